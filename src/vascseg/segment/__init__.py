@@ -1,0 +1,172 @@
+"""Vein segmentation with anatomical names, and filling-defect segmentation.
+
+Entry point: :func:`segment_veins`. Three ways in, combinable: automatic (anatomy and
+geometry), landmarks (points in named veins) and a prior label map (TotalSegmentator).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ..anatomy import LABELS, VEIN_NAMES
+from ..config import Config
+from ..geometry import Volume
+from .defects import defects_in, vein_envelope
+from .lumen import (
+    body_mask,
+    bone_mask,
+    find_big_vessels,
+    normalise_intensity,
+    split_veins_arteries,
+)
+from .naming import label_veins
+from .prior import PRIOR_MAPS, Prior, load_prior
+from .vesselness import vesselness
+
+log = logging.getLogger(__name__)
+
+VESSEL_CORE_MIN = 0.15
+"""Vesselness above which a bright voxel is a vessel core."""
+
+VESSEL_CORE_REACH_MM = 3.0
+"""Bright voxels this close to a vessel core belong to the vessel (edges, bifurcations)."""
+
+IILIAC_SPLIT_FRACTION = 0.4
+"""Where a prior's undivided iliac vein is split into common (first part) and external."""
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Result of :func:`segment_veins`; every array is (z, y, x) on the input grid.
+
+    Attributes
+    ----------
+    veins : uint8
+        Vein labels (:data:`vascseg.anatomy.LABELS`) over the whole vessel interior,
+        enhanced lumen and filling defects alike.
+    defects : bool
+        Filling defects (a subset of ``veins > 0``).
+    lumen : bool
+        Enhanced venous lumen.
+    arteries : bool
+        Bright tubular voxels judged arterial (kept out of ``veins``).
+    missing : dict
+        Segment name -> why it was not found.
+    warnings : tuple of str
+    """
+
+    veins: np.ndarray
+    defects: np.ndarray
+    lumen: np.ndarray
+    arteries: np.ndarray
+    missing: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def found(self) -> tuple[str, ...]:
+        present = set(np.unique(self.veins).tolist())
+        return tuple(n for n in VEIN_NAMES if LABELS[n] in present)
+
+
+def _landmark_indices(landmarks, grid: Volume):
+    if not landmarks:
+        return None
+    out = []
+    for lm in landmarks:
+        idx = grid.lps_to_index(lm.lps_mm)
+        out.append((lm.name, idx))
+    return out
+
+
+def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=None,
+                  prior: Prior | None = None) -> Segmentation:
+    """Segment and name the pelvic-to-caval veins and their filling defects.
+
+    Parameters
+    ----------
+    volume : Volume
+        CT (HU) or MR series.
+    config : Config, optional
+        ``config.segment`` holds the thresholds (pseudo-HU; MR is normalised first).
+    landmarks : list of Landmark, optional
+        Points (LPS mm) inside named veins; they override automatic names.
+    prior : Prior, optional
+        Resampled anatomical masks (see :func:`load_prior`); its IVC anchors the vein tree.
+    """
+    cfg = (config or Config()).segment
+    sp = volume.spacing_mm
+    warnings: list[str] = []
+    img = normalise_intensity(volume)
+    body = body_mask(img)
+    sig = [cfg.smoothing_sigma_mm / s for s in sp]
+    smooth = ndi.gaussian_filter(img, sig, mode="nearest") if cfg.smoothing_sigma_mm > 0 else img
+    bone = bone_mask(smooth, sp)
+    bright = (smooth >= cfg.ct_lumen_min_hu) & (smooth <= cfg.ct_lumen_max_hu) & body & ~bone
+    zeros = np.zeros(volume.shape, bool)
+
+    prior_ivc = prior.get("ivc") if prior else None
+    prior_veins = None
+    if prior is not None:
+        parts = [prior.get(k) for k in ("ivc", "iliac_vein_left", "iliac_vein_right")]
+        parts = [p for p in parts if p is not None]
+        prior_veins = np.logical_or.reduce(parts) if parts else None
+    enhanced_prior = None
+    if prior_ivc is not None:
+        enhanced_prior = float(np.median(smooth[prior_ivc])) >= cfg.ct_lumen_min_hu
+
+    if prior_veins is not None and enhanced_prior is False:
+        # Non-contrast (or arterial-phase) scan: the lumen cannot be told by enhancement.
+        med = float(np.median(smooth[prior_ivc]))
+        warnings.append(f"IVC median {med:.0f} (pseudo-)HU is below the enhanced-lumen threshold "
+                        f"{cfg.ct_lumen_min_hu:.0f}: veins taken from the prior; filling defects "
+                        f"cannot be assessed without venous enhancement")
+        env = prior_veins
+        lumen = zeros
+        arteries = prior.get("aorta") if prior.get("aorta") is not None else zeros
+        ivc_seed = prior_ivc
+    else:
+        v = vesselness(smooth, sp, mask=bright, c=60.0)
+        core = v > VESSEL_CORE_MIN
+        import edt
+
+        near = edt.edt(~core, anisotropy=tuple(float(s) for s in sp), parallel=2) <= VESSEL_CORE_REACH_MM
+        vessels = bright & near
+        if prior_ivc is not None:
+            ivc_seed = prior_ivc & vessels
+            aorta = prior.get("aorta")
+            aorta_seed = aorta & vessels if aorta is not None else None
+            seed_notes: tuple[str, ...] = ()
+        else:
+            seeds = find_big_vessels(vessels, volume, body, bone)
+            ivc_seed, aorta_seed, seed_notes = seeds.ivc, seeds.aorta, seeds.notes
+        warnings.extend(seed_notes)
+        if ivc_seed is None or not ivc_seed.any():
+            reason = "; ".join(seed_notes) or "no enhanced IVC found"
+            return Segmentation(np.zeros(volume.shape, np.uint8), zeros, zeros,
+                                vessels, {n: reason for n in VEIN_NAMES}, tuple(warnings))
+        lumen = split_veins_arteries(vessels, sp, ivc_seed, aorta_seed)
+        arteries = vessels & ~lumen
+        radius = min(cfg.vessel_radius_max_mm * 0.75, 12.0)
+        env = vein_envelope(lumen, smooth, sp, radius_mm=radius,
+                            defect_min=cfg.ct_defect_min_hu, lumen_min=cfg.ct_lumen_min_hu)
+        if prior_veins is not None:
+            env = env | (prior_veins & ~arteries)
+
+    veins, notes = label_veins(env, volume, ivc_seed, landmarks=_landmark_indices(landmarks, volume),
+                               undivided_iliac_split=IILIAC_SPLIT_FRACTION if prior is not None else None)
+    defects = defects_in(env, lumen, veins, sp, min_volume_ml=cfg.min_defect_volume_ml) if lumen.any() else zeros
+    present = set(np.unique(veins).tolist())
+    missing = {}
+    for n in VEIN_NAMES:
+        if LABELS[n] not in present:
+            why = [x.split(": ", 1)[1] for x in notes if x.startswith(n) or f"/{n.split('_', 1)[-1]}" in x]
+            missing[n] = why[0] if why else "not found in the vein tree"
+    warnings.extend(x for x in notes if "landmark" in x or "placed at" in x)
+    return Segmentation(veins, defects, lumen & (veins > 0), arteries, missing, tuple(warnings))
+
+
+__all__ = ["PRIOR_MAPS", "Prior", "Segmentation", "load_prior", "segment_veins", "vesselness"]
