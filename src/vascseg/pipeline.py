@@ -6,6 +6,7 @@ output of ``vascseg run`` (see DESIGN.md) atomically into a new or existing fold
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from ._util import write_text_atomic
 from .config import Config, load_config
 from .errors import InputError
 from .geometry import Volume
@@ -138,8 +140,13 @@ def _check_out_dir(out_dir: Path, inputs: list[Path]) -> None:
                              f"vascseg never writes into an input folder; choose another --out")
 
 
-def write_outputs(result: Result, out_dir: str | Path) -> dict[str, Path]:
-    """Write report.json, NIfTI masks, route CSVs, report.html and (DICOM input) the SEG."""
+def write_outputs(result: Result, out_dir: str | Path, *, source_path: str | Path | None = None,
+                  series: str | None = None) -> dict[str, Path]:
+    """Write report.json, NIfTI masks, route CSVs, report.html and (DICOM input) the SEG.
+
+    ``source.json`` records where the image came from (absolute input path and hashed
+    series UID) so the viewer can show the run over its image.
+    """
     from .io import write_dicom_seg, write_volume_nifti
     from .report import write_html, write_report_json, write_route_csvs
 
@@ -155,6 +162,10 @@ def write_outputs(result: Result, out_dir: str | Path) -> dict[str, Path]:
     paths["routes"] = out / "routes"
     paths["html"] = write_html(r.report, r.trace, r.measure, r.volume, r.segmentation.veins,
                                r.segmentation.defects, out / "report.html")
+    if source_path is not None:
+        src = {"input_path": str(Path(source_path).resolve()), "series": series,
+               "series_uid_sha256": r.volume.series_uid_sha256}
+        paths["source"] = write_text_atomic(out / "source.json", json.dumps(src, indent=2))
     if r.volume.source_files:
         paths["seg"] = write_dicom_seg(r.segmentation.veins, r.segmentation.defects, r.volume,
                                        out / "veins_seg.dcm")
@@ -183,6 +194,6 @@ def run_path(path: str | Path, out_dir: str | Path, *, series: str | None = None
     result = run(volume, config, landmarks=landmarks, prior=prior, progress=progress)
     result.timings_s["load"] = t_load
     t0 = time.perf_counter()
-    write_outputs(result, out)
+    write_outputs(result, out, source_path=path, series=series)
     result.timings_s["write"] = round(time.perf_counter() - t0, 3)
     return result
