@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
+from conftest import require
 from vascseg.anatomy import LABELS
 from vascseg.geometry import Volume
 from vascseg.segment import load_prior, segment_veins
-
-from conftest import require
 
 sitk = pytest.importorskip("SimpleITK")
 

@@ -7,10 +7,10 @@ they never change without a schema version bump.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Vein(str, Enum):
+class Vein(StrEnum):
     """Named vein segments, in label order (label = position + 1)."""
 
     IVC = "ivc"

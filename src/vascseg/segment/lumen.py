@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..config import SegmentConfig
 from ..geometry import Volume
 
 BODY_MIN_HU = -400.0

@@ -65,11 +65,11 @@ def load_prior(labels: Volume, grid: Volume, prior_map: str | Path = "total") ->
 
     mapping = resolve_map(prior_map)
     src = labels.to_sitk()
-    ref = grid.to_sitk() if grid.array.size < 2e8 else None
-    if ref is None:  # pragma: no cover - huge grids: build the reference without the pixels
-        ref = sitk.Image([int(s) for s in grid.shape[::-1]], sitk.sitkUInt8)
-        ref.SetSpacing(grid.spacing_mm[::-1]); ref.SetOrigin(grid.origin_lps_mm)
-        ref.SetDirection(tuple(grid.direction[:, ::-1].ravel()))
+    # reference grid without copying the image's pixels
+    ref = sitk.Image([int(s) for s in grid.shape[::-1]], sitk.sitkUInt8)
+    ref.SetSpacing(grid.spacing_mm[::-1])
+    ref.SetOrigin(grid.origin_lps_mm)
+    ref.SetDirection(tuple(float(v) for v in grid.direction[:, ::-1].ravel()))
     res = sitk.Resample(sitk.Cast(src, sitk.sitkInt32), ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
     arr = sitk.GetArrayFromImage(res)
     masks = {name: np.isin(arr, vals) for name, vals in mapping.items()}
