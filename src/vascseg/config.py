@@ -33,6 +33,7 @@ class LoadConfig(_Section):
     max_memory_gb: float = Field(8.0, gt=0, description="Refuse volumes larger than this (GiB) before allocating.")
     spacing_rtol: float = Field(0.05, gt=0, description="Allowed relative deviation of slice gaps from their median.")
     orientation_atol: float = Field(1e-3, gt=0, description="Allowed difference of direction cosines between slices.")
+    tilt_atol_deg: float = Field(0.05, gt=0, description="Largest angle (deg) between stacking direction and slice normal before a series counts as gantry-tilted.")
     resample_uneven: bool = Field(False, description="Resample unevenly spaced slices onto a regular grid (warned).")
     resample_tilt: bool = Field(False, description="Resample gantry-tilted series onto an untilted grid (warned).")
     split_multivolume: bool = Field(False, description="Split 4-D/multi-echo series instead of refusing them.")

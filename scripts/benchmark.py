@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""vascseg benchmarks: wall time and peak memory against peer tools.
+
+Each section is a function registered in :data:`SECTIONS` with :func:`section`; run all
+with ``python scripts/benchmark.py`` or some with ``--only load [--only phantom ...]``.
+Every measurement runs in a fresh subprocess and the median of ``--repeats`` (>= 3) is
+reported, because memory never touched before is slow on first use.
+
+Add a section::
+
+    @section("segment")
+    def bench_segment(args: argparse.Namespace) -> bool:
+        ...  # print a table; return True when the targets are met
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], bool]] = {}
+"""Benchmark sections by name; each returns True when its targets are met."""
+
+
+def section(name: str) -> Callable[[Callable[[argparse.Namespace], bool]], Callable[[argparse.Namespace], bool]]:
+    """Register a benchmark section under ``name``."""
+
+    def register(fn: Callable[[argparse.Namespace], bool]) -> Callable[[argparse.Namespace], bool]:
+        SECTIONS[name] = fn
+        return fn
+
+    return register
+
+
+# A child process: import, record the baseline peak RSS (after imports), run the job,
+# report JSON. The peak is the high-water mark above that baseline.
+_CHILD = r"""
+import json, resource, sys, time
+tool, folder = sys.argv[1], sys.argv[2]
+if tool == "vascseg":
+    from vascseg.io import load_series
+    def job():
+        return load_series(folder).array
+else:
+    import SimpleITK as sitk
+    def job():
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames(reader.GetGDCMSeriesFileNames(folder))
+        return sitk.GetArrayFromImage(reader.Execute())
+import numpy
+def peak_kb():
+    # VmHWM is this process's own high-water mark; ru_maxrss would carry over the
+    # parent's peak through fork+exec on Linux.
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base_kb = peak_kb()
+t0 = time.perf_counter()
+arr = job()
+wall = time.perf_counter() - t0
+peak_kb = peak_kb()
+print(json.dumps({"wall_s": wall, "peak_above_baseline_mb": (peak_kb - base_kb) / 1024,
+                  "shape": list(arr.shape), "dtype": str(arr.dtype), "nbytes_mb": arr.nbytes / 2**20}))
+"""
+
+
+def _run_child(tool: str, folder: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, tool, str(folder)], check=True,
+                         capture_output=True, text=True, timeout=600)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _synthetic_ct(folder: Path, shape_zyx: tuple[int, int, int]) -> Path:
+    """Write (once) an uncompressed int16 CT series of ``shape_zyx`` into ``folder``."""
+    import numpy as np
+
+    from vascseg.io.synthetic import write_synthetic_series
+
+    marker = folder / ".complete"
+    if marker.exists():
+        return folder
+    nz, ny, nx = shape_zyx
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:ny, :nx]
+    body = ((yy - ny / 2) / (0.4 * ny)) ** 2 + ((xx - nx / 2) / (0.45 * nx)) ** 2 < 1
+    base = np.where(body, 1064, 24).astype(np.int16)  # stored; HU = stored - 1024
+    t0 = time.perf_counter()
+    stack = np.empty(shape_zyx, np.int16)
+    for k in range(nz):
+        stack[k] = base + rng.integers(-20, 20, size=(ny, nx), dtype=np.int16)
+    write_synthetic_series(folder, stack, spacing_mm=(1.0, 0.7, 0.7), origin_lps_mm=(-180, -180, -300))
+    marker.write_text("ok\n")
+    print(f"  wrote {nz} slices to {folder} in {time.perf_counter() - t0:.1f} s")
+    return folder
+
+
+@section("load")
+def bench_load(args: argparse.Namespace) -> bool:
+    """Load a 512x512x300 uncompressed CT series: vascseg vs SimpleITK ImageSeriesReader."""
+    shape = (300, 512, 512)
+    folder = _synthetic_ct(Path(args.data_dir) / "ct_512x512x300", shape)
+    results: dict[str, list[dict]] = {"vascseg": [], "SimpleITK": []}
+    for _ in range(args.repeats):
+        for tool in results:  # interleaved so both see the same page cache state
+            results[tool].append(_run_child(tool, folder))
+    array_mb = shape[0] * shape[1] * shape[2] * 2 / 2**20
+    print(f"  series {shape[2]}x{shape[1]}x{shape[0]} int16 (array {array_mb:.0f} MiB), "
+          f"median of {args.repeats} fresh processes")
+    print(f"  {'tool':<10} {'wall s':>8} {'peak MiB':>9} {'peak/array':>10}  dtype")
+    med = {}
+    for tool, runs in results.items():
+        wall = statistics.median(r["wall_s"] for r in runs)
+        peak = statistics.median(r["peak_above_baseline_mb"] for r in runs)
+        med[tool] = (wall, peak)
+        print(f"  {tool:<10} {wall:8.3f} {peak:9.0f} {peak / array_mb:10.2f}  {runs[0]['dtype']}")
+    faster = med["vascseg"][0] <= med["SimpleITK"][0]
+    lean = med["vascseg"][1] <= 1.3 * array_mb
+    print(f"  target: vascseg no slower than SimpleITK: {'PASS' if faster else 'FAIL'}; "
+          f"peak <= 1.3x array: {'PASS' if lean else 'FAIL'}")
+    return faster and lean
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", action="append", choices=sorted(SECTIONS), help="run only these sections")
+    p.add_argument("--repeats", type=int, default=3, help="fresh-process runs per measurement (median)")
+    p.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "vascseg_benchmark"),
+                   help="where synthetic inputs are written once and reused")
+    args = p.parse_args(argv)
+    ok = True
+    for name in args.only or list(SECTIONS):
+        print(f"[{name}] {SECTIONS[name].__doc__.strip().splitlines()[0]}")
+        ok &= bool(SECTIONS[name](args))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

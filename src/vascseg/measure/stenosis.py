@@ -1,0 +1,62 @@
+"""Diameter stenosis of a route's stenosis segments against a reference segment."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import Config
+from ..trace import Profile, RouteTrace, TraceResult
+from .result import Stenosis
+
+
+def usable_sections(profile: Profile, length_mm: float, margin_mm: float) -> np.ndarray:
+    """Sections farther than ``margin_mm`` from any confluence and from both centreline ends.
+
+    Sections near a confluence are cut by the joining vein, those near an end by the end
+    cap: neither is a fair diameter.
+    """
+    s = profile.s_mm
+    return ((profile.dist_to_confluence_mm > margin_mm) & (s > margin_mm)
+            & (length_mm - s > margin_mm))
+
+
+def measure_stenosis(route: RouteTrace, trace: TraceResult, config: Config,
+                     warnings: list[str]) -> Stenosis | None:
+    """Narrowest min-Feret diameter on the stenosis segments vs the reference median.
+
+    Returns None (and appends a warning when a measurement was expected) when the route
+    has no reference segment, the reference or the stenosis segments are missing, or no
+    section is usable.
+    """
+    rdef = route.definition
+    ref_name = rdef.reference_segment
+    if ref_name is None or not rdef.stenosis_segments:
+        return None
+    margin = config.measure.confluence_margin_mm
+    ref = trace.segment(ref_name)
+    if ref is None or not len(ref.profile):
+        warnings.append(f"route {route.name}: reference segment {ref_name} is missing; no stenosis measured")
+        return None
+    rp = ref.profile
+    ok = usable_sections(rp, ref.length_mm, margin) & np.isfinite(rp.equivalent_diameter_mm)
+    if not ok.any():
+        ok = np.isfinite(rp.equivalent_diameter_mm)
+    if not ok.any():
+        warnings.append(f"route {route.name}: no usable section of {ref_name}; no stenosis measured")
+        return None
+    ref_d = float(np.median(rp.equivalent_diameter_mm[ok]))
+    prof = route.profile
+    on = np.isin(prof.segment, list(rdef.stenosis_segments)) if len(prof) else np.zeros(0, bool)
+    cand = on & usable_sections(prof, route.length_mm, margin) & np.isfinite(prof.min_diameter_mm)
+    if not cand.any():
+        warnings.append(f"route {route.name}: stenosis segment(s) {', '.join(rdef.stenosis_segments)} "
+                        f"not traced or shorter than twice the confluence margin; no stenosis measured")
+        return None
+    idx = np.nonzero(cand)[0]
+    i = int(idx[np.argmin(prof.min_diameter_mm[idx])])
+    dmin = float(prof.min_diameter_mm[i])
+    pct = 100.0 * (1.0 - dmin / ref_d)
+    thr = config.measure.stenosis_threshold_pct
+    return Stenosis(min_diameter_mm=dmin, at_mm=float(prof.s_mm[i]), segment=str(prof.segment[i]),
+                    reference_diameter_mm=ref_d, reference_segment=ref_name,
+                    diameter_stenosis_pct=pct, threshold_pct=thr, exceeds_threshold=bool(pct > thr))

@@ -1,0 +1,174 @@
+"""Per-segment centrelines, confluences and the segment graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+from scipy import ndimage
+
+from ..anatomy import DRAINS_INTO, LABELS, NAMES_BY_LABEL
+from ..geometry import Volume
+from .centreline import (
+    centre_near,
+    centred_path,
+    distance_mm,
+    extend_to_wall,
+    geodesic_mm,
+    layer_centre,
+    resample,
+    smooth_polyline,
+)
+from .result import Profile, SegmentTrace
+from .sections import measure_sections
+
+Box = tuple[slice, slice, slice]
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Voxels of ``child`` touching ``parent`` (26-neighbourhood), global (z, y, x) indices."""
+
+    child: str
+    parent: str
+    voxels: np.ndarray  # (K, 3) int
+
+    @property
+    def centre_idx(self) -> np.ndarray:
+        return self.voxels.mean(axis=0)
+
+
+@dataclass(frozen=True)
+class _Ends:
+    heart_idx: np.ndarray  # global index of the heart-ward end (confluence / IVC top)
+    free_idx: np.ndarray   # global index of the free (upstream) end
+
+
+def grow(box: Box, shape, margin: int = 1) -> Box:
+    """``box`` enlarged by ``margin`` voxels, clipped to ``shape``."""
+    return tuple(slice(max(b.start - margin, 0), min(b.stop + margin, n))
+                 for b, n in zip(box, shape, strict=True))  # type: ignore[return-value]
+
+
+def union_box(boxes) -> Box:
+    return tuple(slice(min(b[k].start for b in boxes), max(b[k].stop for b in boxes))
+                 for k in range(3))  # type: ignore[return-value]
+
+
+def offset(box: Box) -> np.ndarray:
+    return np.array([b.start for b in box], dtype=np.int64)
+
+
+def label_boxes(veins: np.ndarray) -> dict[str, Box]:
+    """Bounding box of every segment present in ``veins``."""
+    objs = ndimage.find_objects(veins, max_label=max(LABELS.values()))
+    return {NAMES_BY_LABEL[i + 1]: b for i, b in enumerate(objs) if b is not None}
+
+
+def find_contacts(veins: np.ndarray, boxes: dict[str, Box]) -> dict[str, Contact]:
+    """Contact of each present segment with the present segment it drains into."""
+    out: dict[str, Contact] = {}
+    ball = np.ones((3, 3, 3), dtype=bool)
+    for child, box in boxes.items():
+        parent = DRAINS_INTO.get(child)
+        if parent is None or parent not in boxes:
+            continue
+        g = grow(box, veins.shape, 1)
+        crop = veins[g]
+        near_parent = ndimage.binary_dilation(crop == LABELS[parent], structure=ball)
+        vox = np.argwhere((crop == LABELS[child]) & near_parent)
+        if len(vox):
+            out[child] = Contact(child, parent, vox + offset(g))
+    return out
+
+
+def patient_z_mm(grid: Volume, box: Box) -> np.ndarray:
+    """Patient z (LPS, mm) of every voxel of ``box`` (broadcast (Z, Y, X) float array)."""
+    a = grid.affine
+    k, j, i = np.ogrid[box[0], box[1], box[2]]
+    return (a[2, 3] + a[2, 0] * k + a[2, 1] * j + a[2, 2] * i).astype(np.float64)
+
+
+def lps_to_box_affine(grid: Volume, box: Box) -> np.ndarray:
+    """4x4 mapping LPS (x, y, z, 1) mm to indices (z, y, x, 1) of ``box``."""
+    inv = np.linalg.inv(grid.affine)
+    inv[:3, 3] -= offset(box)
+    return inv
+
+
+def trace_segment(
+    name: str,
+    veins: np.ndarray,
+    defects: np.ndarray,
+    grid: Volume,
+    box: Box,
+    contact: Contact | None,
+    tributaries: list[Contact],
+    *,
+    step_mm: float,
+    smoothing_mm: float,
+    section_radius_mm: float,
+    section_pixel_mm: float,
+) -> tuple[SegmentTrace, _Ends]:
+    """Centreline (free end -> heart end) and sections of one segment on its own mask."""
+    sp = grid.spacing_mm
+    g = grow(box, veins.shape, 1)
+    off = offset(g)
+    mask = veins[g] == LABELS[name]
+    volume_ml = float(mask.sum()) * grid.voxel_volume_ml
+    dist = distance_mm(mask, sp)
+    if contact is not None:
+        local = contact.voxels - off
+        heart = centre_near(mask, local, sp)
+        geo = geodesic_mm(mask, local, sp)
+    else:  # the IVC (or an orphan): start from the most superior centre point
+        heart = layer_centre(mask, np.broadcast_to(patient_z_mm(grid, g), mask.shape), sp)
+        geo = geodesic_mm(mask, heart[None], sp)
+    free = layer_centre(mask, geo, sp)
+    path = centred_path(dist, free, heart, sp)
+    if path is None:  # heart end not reachable from the far end: should not happen
+        path = np.array([free])
+    pts = grid.index_to_lps(path + off)
+    to_box = lps_to_box_affine(grid, g)
+    fine = smooth_polyline(pts, smoothing_mm=smoothing_mm)
+    fine = extend_to_wall(fine, mask, to_box, start=True, end=contact is None,
+                          max_mm=3 * max(grid.spacing_mm))
+    s, p, t, length = resample(fine, step_mm=step_mm)
+    sec = measure_sections(mask, defects[g] & mask, lps_to_index_affine=to_box,
+                           points_lps_mm=p, tangents_lps=t, radius_mm=section_radius_mm,
+                           pixel_mm=section_pixel_mm)
+    conf_s = [length] if contact is not None else []
+    for trib in tributaries:
+        c = grid.index_to_lps(trib.centre_idx)
+        if len(p):
+            conf_s.append(float(s[np.argmin(np.linalg.norm(p - c, axis=1))]))
+    dconf = (np.min(np.abs(s[:, None] - np.asarray(conf_s)[None, :]), axis=1)
+             if conf_s and len(s) else np.full(len(s), np.inf))
+    eqd = sec["equivalent_diameter_mm"]
+    with np.errstate(invalid="ignore"):
+        inner = (s >= eqd / 2) & (length - s >= eqd / 2) & np.isfinite(eqd)
+    vals = eqd[inner] if inner.any() else eqd[np.isfinite(eqd)]
+    mean_d = float(vals.mean()) if len(vals) else float("nan")
+    prof = Profile(s_mm=s, points_lps_mm=p, tangents_lps=t,
+                   segment=np.full(len(s), name, dtype="<U32"), dist_to_confluence_mm=dconf, **sec)
+    conf_lps = None
+    if contact is not None:
+        conf_lps = tuple(float(v) for v in grid.index_to_lps(contact.centre_idx))
+    seg = SegmentTrace(name=name, label=LABELS[name], volume_ml=volume_ml, length_mm=length,
+                       mean_diameter_mm=mean_d, profile=prof,
+                       drains_into=contact.parent if contact is not None else None,
+                       confluence_lps_mm=conf_lps)  # type: ignore[arg-type]
+    return seg, _Ends(heart_idx=heart + off, free_idx=free + off)
+
+
+def segment_graph(segments: list[SegmentTrace]) -> nx.Graph:
+    """Undirected graph of the segments present, joined at their confluences."""
+    g = nx.Graph()
+    for s in segments:
+        g.add_node(s.name, label=s.label, length_mm=s.length_mm,
+                   centreline_lps_mm=s.profile.points_lps_mm)
+    for s in segments:
+        if s.drains_into is not None:
+            g.add_edge(s.name, s.drains_into, confluence_lps_mm=s.confluence_lps_mm)
+    return g
