@@ -70,6 +70,7 @@ class MeasureConfig(_Section):
     min_occlusion_pct: float = Field(5.0, ge=0, le=100, description="A section counts as defect above this occlusion.")
     stenosis_threshold_pct: float = Field(61.0, gt=0, lt=100, description="Diameter stenosis flagged above this (IVUS).")
     confluence_margin_mm: float = Field(8.0, ge=0, description="Sections this close to a confluence are not used for stenosis.")
+    min_segment_overlap_mm: float = Field(5.0, ge=0, description="A lesion involves a segment when it covers at least this much of it (shorter: the confluence).")
 
 
 class RouteConfig(_Section):

@@ -90,7 +90,10 @@ def find_lesions(route: RouteTrace, trace: TraceResult, defects: np.ndarray, gri
         zmax, zmin = float(z.max()), float(z.min())
         cranial = pts[z >= zmax - 1e-6].mean(axis=0)
         caudal = pts[z <= zmin + 1e-6].mean(axis=0)
-        segs = sorted(set(prof.segment[a:b + 1].tolist()), key=lambda s: order.get(s, 99))
+        names, counts = np.unique(prof.segment[a:b + 1], return_counts=True)
+        long_enough = [str(n) for n, c in zip(names, counts, strict=True)
+                       if c * config.trace.step_mm >= mc.min_segment_overlap_mm]
+        segs = sorted(long_enough or [str(names[int(np.argmax(counts))])], key=lambda s: order.get(s, 99))
         occ = prof.occlusion_pct[a:b + 1]
         out.append(Lesion(
             start_mm=start, end_mm=end, length_mm=end - start, segments=tuple(segs),

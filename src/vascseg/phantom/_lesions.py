@@ -216,8 +216,13 @@ def defect_tubes(tree: VesselTree, geom: RouteGeom, foci: list[tuple[float, floa
 
 
 # ---------------------------------------------------------------------------- truth
-def defect_runs(geom: RouteGeom, defects: list[Tube]) -> list[tuple[float, float]]:
-    """Arc-length runs (mm) of the route centreline inside any defect tube."""
+def defect_runs(geom: RouteGeom, defects: list[Tube], clip: list[Tube] | None = None,
+                min_run_mm: float = 0.5) -> list[tuple[float, float]]:
+    """Arc-length runs (mm) of the route centreline inside the painted defect.
+
+    The painted defect is the union of the defect tubes intersected with the union of the
+    ``clip`` tubes (the veins of the route the lesion was placed on), as in the image.
+    """
     if not defects:
         return []
     s = np.arange(0.0, geom.length_mm + 1e-9, FINE_STEP_MM)
@@ -225,6 +230,11 @@ def defect_runs(geom: RouteGeom, defects: list[Tube]) -> list[tuple[float, float
     sd = np.full(len(s), np.inf)
     for t in defects:
         sd = np.minimum(sd, signed_distance(t, pts, cutoff=float(t.radius.max()) + 5.0)[2])
+    if clip:
+        sd_v = np.full(len(s), np.inf)
+        for t in clip:
+            sd_v = np.minimum(sd_v, signed_distance(t, pts, cutoff=float(t.radius.max()) + 5.0)[2])
+        sd = np.maximum(sd, sd_v)
     inside = sd <= 0
     runs = []
     idx = np.flatnonzero(np.diff(np.concatenate([[0], inside.astype(int), [0]])))
@@ -238,7 +248,7 @@ def defect_runs(geom: RouteGeom, defects: list[Tube]) -> list[tuple[float, float
             merged[-1] = (merged[-1][0], hi)
         else:
             merged.append((lo, hi))
-    return [r for r in merged if r[1] - r[0] >= 0.5]
+    return [r for r in merged if r[1] - r[0] >= min_run_mm]
 
 
 def _zero(s0: float, s1: float, v0: float, v1: float) -> float:
