@@ -7,8 +7,13 @@ absent on a user's machine, but under ``CI=true`` its absence is a failure.
 
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
@@ -24,21 +29,56 @@ def shared_data() -> Path:
     """Root of the read-only public test data; skip (fail under CI=true) when absent."""
     root = _data_root()
     if not (root / "README.md").is_file():
-        msg = f"public test data not found at {root} (set VASCSEG_TEST_DATA)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg + " - under CI=true missing data is a failure, not a skip")
-        pytest.skip(msg)
+        _absent(f"public test data not found at {root} (set VASCSEG_TEST_DATA)")
     return root
+
+
+def _absent(msg: str) -> NoReturn:
+    """Skip on a user's machine; fail under CI=true, where absence is a broken setup."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg + " - under CI=true a missing requirement is a failure, not a skip")
+    pytest.skip(msg)
 
 
 def require(path: Path) -> Path:
     """Return ``path`` if it exists; else skip, or fail under CI=true."""
     if not path.exists():
-        msg = f"test data {path} is missing"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        _absent(f"test data {path} is missing")
     return path
+
+
+def require_module(name: str, *, package: str | None = None) -> ModuleType:
+    """Import and return module ``name``; else skip, or fail under CI=true.
+
+    Use instead of ``pytest.importorskip``, which skips silently in CI too. ``package``
+    names what to install when it differs from the module (``pydicom-data``).
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        _absent(f"module {name!r} is not importable ({exc}); install {package or name}")
+
+
+def require_tool(name: str) -> str:
+    """Path of executable ``name`` (next to the interpreter first, then PATH); else skip/fail."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.is_file() and os.access(beside, os.X_OK) else shutil.which(name)
+    if not found:
+        _absent(f"command-line tool {name!r} is not installed (pip install {name})")
+    return found
+
+
+def require_testdata_file(name: str) -> Path:
+    """A file of the pydicom / pydicom-data test sets by name; else skip, or fail under CI=true."""
+    from pydicom.data import get_testdata_file
+
+    try:
+        path = get_testdata_file(name)
+    except Exception as exc:  # noqa: BLE001 - pydicom-data download/lookup failures
+        _absent(f"pydicom test file {name} unavailable ({type(exc).__name__}); install pydicom-data")
+    if path is None:
+        _absent(f"pydicom test file {name} unavailable; install pydicom-data")
+    return Path(path)
 
 
 @pytest.fixture(autouse=True, scope="session")

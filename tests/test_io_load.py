@@ -5,69 +5,63 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from conftest import require
+from conftest import require, require_module, require_testdata_file
+from test_io_oracle import assert_matches_nifti
 from vascseg.config import LoadConfig
 from vascseg.errors import GeometryError, MultiVolumeError, SeriesSelectionError, SliceSpacingError
 from vascseg.io import find_series, load_series
 from vascseg.io._headers import frame_headers
 from vascseg.io._pixels import decode_frames_into
 
-PYDICOM_FILES = Path(get_testdata_file("CT_small.dcm")).parent
+PYDICOM_FILES = Path(get_testdata_file("CT_small.dcm")).parent  # ships with pydicom itself
 MR_SMALL = ["MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "MR_small_expb.dcm",
             "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm",
             "MR_small_padded.dcm"]
 
 
 def test_ct_small_in_hu():
-    vol = load_series(get_testdata_file("CT_small.dcm"))
+    vol = load_series(require_testdata_file("CT_small.dcm"))
     assert vol.modality == "CT" and vol.shape == (1, 128, 128)
     assert vol.array.dtype == np.int16
-    import pydicom
-
-    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds = pydicom.dcmread(require_testdata_file("CT_small.dcm"))
     expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     np.testing.assert_array_equal(vol.array[0], expected)
 
 
 def test_mr_small_transfer_syntaxes_identical():
-    ref = load_series(get_testdata_file("MR_small.dcm"))
+    ref = load_series(require_testdata_file("MR_small.dcm"))
     for name in MR_SMALL[1:]:
-        vol = load_series(get_testdata_file(name))
+        vol = load_series(require_testdata_file(name))
         np.testing.assert_array_equal(vol.array, ref.array, err_msg=name)
         np.testing.assert_allclose(vol.affine, ref.affine, atol=1e-6)
 
 
-def _decode_all(path: Path) -> np.ndarray:
-    (h,) = frame_headers(path)
-    out = np.empty((1, h.rows, h.cols), dtype=np.float64)
-    decode_frames_into(out, [h])
-    return out[0]
-
-
 def test_dcm_qa_ts_nine_syntaxes_identical_and_match_reference(shared_data):
-    nib = pytest.importorskip("nibabel")
+    """One Siemens mosaic in 9 transfer syntaxes: identical voxels, equal to dcm2niix's Ref."""
+    nib = require_module("nibabel")
     folder = require(shared_data / "dcm_qa_ts" / "In")
-    arrays = {p.name: _decode_all(p) for p in sorted(folder.glob("*.dcm"))}
-    assert len(arrays) == 9
-    ref = arrays["1.dcm"]
-    for name, arr in arrays.items():
-        np.testing.assert_array_equal(arr, ref, err_msg=name)
-    # the images are Siemens mosaics of 35 64x64 tiles; dcm2niix's Ref NIfTI holds the tiles
-    nii = np.asarray(nib.load(str(require(shared_data / "dcm_qa_ts" / "Ref" / "1.nii"))).dataobj)
-    tiles = [ref[r * 64:(r + 1) * 64, c * 64:(c + 1) * 64] for r in range(6) for c in range(6)][:35]
-    for k in range(35):
-        np.testing.assert_array_equal(np.flipud(tiles[k]), nii[:, :, k].T, err_msg=f"tile {k}")
+    files = sorted(folder.glob("*.dcm"))
+    assert len(files) == 9
+    syntaxes = {pydicom.dcmread(p, stop_before_pixels=True).file_meta.TransferSyntaxUID for p in files}
+    assert len(syntaxes) == 7  # JPEG lossless and JPEG-LS appear twice, with different options
+    vols = {p.name: load_series(p) for p in files}  # a single file: one mosaic, unpacked
+    ref = vols["1.dcm"]
+    assert ref.shape == (35, 64, 64) and ref.spacing_mm == pytest.approx((3.6, 3.25, 3.25))
+    for name, vol in vols.items():
+        np.testing.assert_array_equal(vol.array, ref.array, err_msg=name)
+        np.testing.assert_allclose(vol.affine, ref.affine, atol=1e-9)
+    img = nib.load(str(require(shared_data / "dcm_qa_ts" / "Ref" / "1.nii")))
+    assert_matches_nifti(ref, img)
 
 
 @pytest.mark.parametrize("name", ["emri_small.dcm", "emri_small_RLE.dcm", "emri_small_jpeg_ls_lossless.dcm",
                                   "emri_small_big_endian.dcm", "emri_small_jpeg_2k_lossless.dcm"])
 def test_enhanced_mr_without_geometry_refused_but_decodes(name):
-    path = get_testdata_file(name)
-    if path is None:
-        pytest.skip("pydicom-data not installed")
+    path = require_testdata_file(name)
     # these files carry no functional groups (no plane position): never an identity grid
     with pytest.raises(GeometryError, match="position/orientation"):
         load_series(path)
@@ -76,15 +70,12 @@ def test_enhanced_mr_without_geometry_refused_but_decodes(name):
     out = np.empty((10, 64, 64), dtype=np.float32)
     decode_frames_into(out, headers)
     ref = np.empty_like(out)
-    decode_frames_into(ref, frame_headers(get_testdata_file("emri_small.dcm")))
+    decode_frames_into(ref, frame_headers(require_testdata_file("emri_small.dcm")))
     np.testing.assert_array_equal(out, ref)
 
 
 def test_enhanced_ct_by_per_frame_position():
-    path = get_testdata_file("eCT_Supplemental.dcm")
-    if path is None:
-        pytest.skip("pydicom-data not installed")
-    vol = load_series(path)
+    vol = load_series(require_testdata_file("eCT_Supplemental.dcm"))
     assert vol.shape == (2, 512, 512)
     assert vol.spacing_mm[0] == pytest.approx(10.0)
     z = sorted(vol.index_to_lps([[k, 0, 0] for k in range(2)])[:, 2].tolist())

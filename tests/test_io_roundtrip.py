@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from conftest import require_module
 from vascseg.errors import GeometryError, InputError, LandmarkError
 from vascseg.geometry import Volume
 from vascseg.io import (
@@ -71,7 +72,7 @@ def dicom_grid(tmp_path) -> Volume:
 
 
 def test_dicom_seg_round_trip_through_affine(tmp_path, dicom_grid, pydicom_strict):
-    hd = pytest.importorskip("highdicom")
+    hd = require_module("highdicom")
     grid = dicom_grid
     veins = np.zeros(grid.shape, np.uint8)
     veins[1:4, 5:10, 5:9] = 1  # ivc

@@ -17,6 +17,8 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from ._mosaic import mosaic_layout
+
 UNCOMPRESSED_SYNTAXES = frozenset(
     {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
 )
@@ -69,6 +71,7 @@ class FrameHeader:
     n_frames_in_file: int
     mosaic: bool
     gantry_tilt_deg: float | None
+    mosaic_grid: int = 0  # Siemens mosaic unpacked: tiles per side of the stored image (0: not)
 
     @property
     def name(self) -> str:
@@ -154,6 +157,50 @@ def _check_size(path: Path, ds: pydicom.Dataset, ts: str, n_frames: int) -> None
         raise NotDicomError(f"truncated: pixel data needs {need} bytes, file has {os.path.getsize(path)}")
 
 
+def _classic_fields(ds: pydicom.Dataset) -> dict[str, Any]:
+    """Per-image fields of a classic (not enhanced) image header."""
+    return dict(
+        slice_thickness_mm=_num(ds.get("SliceThickness")),
+        spacing_between_slices_mm=_num(ds.get("SpacingBetweenSlices")),
+        rescale_slope=_coalesce(_num(ds.get("RescaleSlope")), 1.0),
+        rescale_intercept=_coalesce(_num(ds.get("RescaleIntercept")), 0.0),
+        temporal_position=_num(ds.get("TemporalPositionIdentifier"), int),
+        trigger_time_ms=_num(ds.get("TriggerTime")),
+        echo_number=_num(_first_value(ds.get("EchoNumbers")), int),
+        echo_time_ms=_num(ds.get("EchoTime")),
+        stack_id=None,
+    )
+
+
+def _mosaic_headers(
+    ds: pydicom.Dataset, sop: str, pixel_spacing: tuple[float, ...] | None, common: dict[str, Any]
+) -> list[FrameHeader]:
+    """One header per tile of a Siemens mosaic, or [] when its layout is unknown."""
+    ipp = _vec(ds.get("ImagePositionPatient"), 3)
+    iop = _vec(ds.get("ImageOrientationPatient"), 6)
+    fields = _classic_fields(ds)
+    step = fields["spacing_between_slices_mm"] or fields["slice_thickness_mm"]
+    if ipp is None or iop is None or pixel_spacing is None or not step:
+        return []
+    layout = mosaic_layout(ds, ipp_lps_mm=ipp, iop=iop, pixel_spacing_mm=pixel_spacing, slice_step_mm=step)
+    if layout is None:
+        return []
+    tile_common = {**common, "rows": layout.tile_rows, "cols": layout.tile_cols}
+    return [
+        FrameHeader(
+            frame=k,
+            sop_uid=f"{sop}#{k}",
+            pixel_spacing_mm=pixel_spacing,  # type: ignore[arg-type]
+            ipp_lps_mm=tuple(float(v) for v in layout.positions_lps_mm[k]),  # type: ignore[arg-type]
+            iop=iop,
+            mosaic_grid=layout.grid,
+            **fields,
+            **tile_common,
+        )
+        for k in range(layout.n_tiles)
+    ]
+
+
 def frame_headers(path: str | Path) -> list[FrameHeader]:
     """All 2-D image headers in one file (one per frame). Raises :class:`NotDicomError`."""
     path = Path(path)
@@ -192,6 +239,10 @@ def frame_headers(path: str | Path) -> list[FrameHeader]:
     per_frame_seq = ds.get("PerFrameFunctionalGroupsSequence")
     shared = _first(ds, "SharedFunctionalGroupsSequence")
     if per_frame_seq is None and shared is None:
+        if common["mosaic"] and n_frames == 1:
+            tiles = _mosaic_headers(ds, sop, pixel_spacing, common)
+            if tiles:
+                return tiles
         # classic image (one frame), or a multi-frame file without functional groups
         frames = [None] if n_frames == 1 else list(range(n_frames))
         return [
@@ -201,15 +252,7 @@ def frame_headers(path: str | Path) -> list[FrameHeader]:
                 pixel_spacing_mm=pixel_spacing,
                 ipp_lps_mm=_vec(ds.get("ImagePositionPatient"), 3),
                 iop=_vec(ds.get("ImageOrientationPatient"), 6),
-                slice_thickness_mm=_num(ds.get("SliceThickness")),
-                spacing_between_slices_mm=_num(ds.get("SpacingBetweenSlices")),
-                rescale_slope=_coalesce(_num(ds.get("RescaleSlope")), 1.0),
-                rescale_intercept=_coalesce(_num(ds.get("RescaleIntercept")), 0.0),
-                temporal_position=_num(ds.get("TemporalPositionIdentifier"), int),
-                trigger_time_ms=_num(ds.get("TriggerTime")),
-                echo_number=_num(_first_value(ds.get("EchoNumbers")), int),
-                echo_time_ms=_num(ds.get("EchoTime")),
-                stack_id=None,
+                **_classic_fields(ds),
                 **common,
             )
             for i in frames

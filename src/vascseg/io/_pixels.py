@@ -20,6 +20,7 @@ from pydicom.uid import UID
 
 from ..errors import DecodeError
 from ._headers import FrameHeader
+from ._mosaic import untile
 
 _EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -71,14 +72,21 @@ def _fix_bits(raw: np.ndarray, f: FrameHeader) -> np.ndarray:
     return raw
 
 
-def _read_tail(path: Path, f: FrameHeader, n_frames: int) -> np.ndarray | None:
+def _stored_shape(f: FrameHeader) -> tuple[int, int, int]:
+    """(frames, rows, cols) of the pixel data as stored (a mosaic is one big frame)."""
+    g = f.mosaic_grid or 1
+    return (f.n_frames_in_file, f.rows * g, f.cols * g)
+
+
+def _read_tail(path: Path, f: FrameHeader) -> np.ndarray | None:
     """Read uncompressed little-endian pixel data from the end of the file, or None."""
     if f.transfer_syntax not in (_EXPLICIT_LE, _IMPLICIT_LE):
         return None
     dt = _stored_dtype(f, big_endian=False)
     if dt is None:
         return None
-    nbytes = f.rows * f.cols * n_frames * dt.itemsize
+    shape = _stored_shape(f)
+    nbytes = shape[0] * shape[1] * shape[2] * dt.itemsize
     with open(path, "rb") as fh:
         fh.seek(0, 2)
         size = fh.tell()
@@ -92,12 +100,21 @@ def _read_tail(path: Path, f: FrameHeader, n_frames: int) -> np.ndarray | None:
         if tag != (0x7FE0, 0x0010) or length != nbytes:
             return None  # something follows the pixel data, or it is padded: use pydicom
         buf = fh.read(nbytes)
-    return np.frombuffer(buf, dtype=dt).reshape(n_frames, f.rows, f.cols)
+    return np.frombuffer(buf, dtype=dt).reshape(shape)
 
 
 def _decode_file(path: Path, f: FrameHeader) -> np.ndarray:
-    """All frames of one file as (n_frames, rows, cols) stored values."""
-    raw = _read_tail(path, f, f.n_frames_in_file)
+    """All frames (or mosaic tiles) of one file as (n, rows, cols) stored values."""
+    raw = _decode_stored(path, f)
+    if f.mosaic_grid:
+        return untile(raw[0], f.mosaic_grid**2, f.mosaic_grid)  # indexed by tile number
+    return raw
+
+
+def _decode_stored(path: Path, f: FrameHeader) -> np.ndarray:
+    """The pixel data of one file as stored: (frames, rows, cols)."""
+    shape = _stored_shape(f)
+    raw = _read_tail(path, f)
     if raw is not None:
         return _fix_bits(raw, f)
     try:
@@ -105,9 +122,8 @@ def _decode_file(path: Path, f: FrameHeader) -> np.ndarray:
         if f.transfer_syntax in (_EXPLICIT_LE, _IMPLICIT_LE, _BIG_ENDIAN) and "PixelData" in ds:
             dt = _stored_dtype(f, big_endian=f.transfer_syntax == _BIG_ENDIAN)
             if dt is not None:
-                count = f.rows * f.cols * f.n_frames_in_file
-                arr = np.frombuffer(ds.PixelData, dtype=dt, count=count)
-                return _fix_bits(arr.reshape(f.n_frames_in_file, f.rows, f.cols), f)
+                arr = np.frombuffer(ds.PixelData, dtype=dt, count=shape[0] * shape[1] * shape[2])
+                return _fix_bits(arr.reshape(shape), f)
         arr = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - any decoder failure is reported the same way
         name = UID(f.transfer_syntax).name if f.transfer_syntax else "unknown transfer syntax"
@@ -117,8 +133,11 @@ def _decode_file(path: Path, f: FrameHeader) -> np.ndarray:
         ) from None
     if arr.ndim == 2:
         arr = arr[None]
-    if arr.ndim != 3 or arr.shape[1:] != (f.rows, f.cols):
-        raise DecodeError(f"{path}: decoded pixel array has shape {arr.shape}; expected frames of {f.rows}x{f.cols} (colour images are not supported).")
+    if arr.ndim != 3 or arr.shape[1:] != shape[1:]:
+        raise DecodeError(
+            f"{path}: decoded pixel array has shape {arr.shape}; expected frames of "
+            f"{shape[1]}x{shape[2]} (colour images are not supported)."
+        )
     return arr
 
 

@@ -157,6 +157,7 @@ def _split_time_points(frames: list[FrameHeader]) -> list[list[FrameHeader]]:
             f.temporal_position if f.temporal_position is not None else -1,
             f.trigger_time_ms if f.trigger_time_ms is not None else -1.0,
             f.acquisition_number if f.acquisition_number is not None else -1,
+            int(f.series_number) if f.series_number.lstrip("-").isdigit() else 0,
             f.instance_number,
             f.frame if f.frame is not None else -1,
             str(f.path),
@@ -200,8 +201,8 @@ def _describe(frames: Sequence[FrameHeader], cfg: LoadConfig) -> tuple[tuple | N
     problems = geom.problems()
     if geom.tilt_deg <= cfg.tilt_atol_deg:
         problems = [p for p in problems if not p.startswith("gantry tilt")]
-    if frames[0].mosaic:
-        problems.append("Siemens mosaic (not supported)")
+    if frames[0].mosaic and not frames[0].mosaic_grid:
+        problems.append("Siemens mosaic without a tile count (not supported)")
     return geom.shape_zyx, geom.spacing_mm, orientation_code(geom.direction), problems
 
 

@@ -19,7 +19,7 @@ from ..errors import (
 from ..geometry import Volume
 from ._images import image_info, is_image_file, load_image_file
 from ._pixels import ValueRangeError, decode_frame, decode_frames_into, output_dtype
-from ._resample import regular_positions_mm, reslice_regular, untilt
+from ._resample import regular_positions_mm, reslice_regular, untilt, untilt_padding
 from ._stack import analyse_stack, check_stack
 from .discovery import Discovery, SeriesInfo, find_series
 
@@ -120,8 +120,11 @@ def _load_dicom(info: SeriesInfo, cfg: LoadConfig) -> Volume:
             f"Set load.split_multivolume: true and choose one, e.g. --series {info.uid_sha256[:12]}:1."
         )
     frames = info.volumes[0]
-    if frames[0].mosaic:
-        raise InputError(f"Series {what} is a Siemens mosaic, which vascseg does not unpack; convert it with dcm2niix first.")
+    if frames[0].mosaic and not frames[0].mosaic_grid:
+        raise InputError(
+            f"Series {what} is a Siemens mosaic without NumberOfImagesInMosaic, so its tiles cannot "
+            "be placed; convert it with dcm2niix first."
+        )
     try:
         geom = analyse_stack(frames, spacing_rtol=cfg.spacing_rtol, orientation_atol=cfg.orientation_atol)
     except GeometryError as exc:
@@ -135,7 +138,9 @@ def _load_dicom(info: SeriesInfo, cfg: LoadConfig) -> Volume:
     need = nz * ny * nx * dtype.itemsize
     if tilted or uneven:
         nz_out = regular_positions_mm(geom.positions_mm, geom.step_mm).size if uneven else nz
-        need += nz * ny * nx * 4 + nz_out * ny * nx * 4
+        y_lo, y_hi, x_lo, x_hi = untilt_padding(geom) if tilted else (0, 0, 0, 0)
+        ny_out, nx_out = ny + y_lo + y_hi, nx + x_lo + x_hi
+        need += nz * ny_out * nx_out * 4 + nz_out * ny_out * nx_out * 4
     _check_memory(need, cfg, what, f"{nz}x{ny}x{nx} voxels of {dtype}")
 
     warnings = list(geom.notes)
@@ -150,8 +155,9 @@ def _load_dicom(info: SeriesInfo, cfg: LoadConfig) -> Volume:
         warnings.append(f"dropped {len(geom.duplicates)} duplicate image(s) identical to another at the same position ({names})")
 
     array = _decode_stack(geom.frames, (nz, ny, nx), dtype)
+    origin = geom.origin_lps_mm
     if tilted:
-        array = untilt(array, geom)
+        array, origin = untilt(array, geom)
         warnings.append(
             f"resampled a gantry tilt of {geom.tilt_deg:.2f} deg onto an untilted grid (linear interpolation)"
         )
@@ -167,7 +173,7 @@ def _load_dicom(info: SeriesInfo, cfg: LoadConfig) -> Volume:
     return Volume(
         array=array,
         spacing_mm=(step, *geom.pixel_spacing_mm),
-        origin_lps_mm=geom.origin_lps_mm,
+        origin_lps_mm=origin,
         direction=geom.direction,
         modality=info.modality if info.modality in ("CT", "MR") else (info.modality or "OT"),
         series_uid_sha256=info.uid_sha256,
@@ -177,7 +183,9 @@ def _load_dicom(info: SeriesInfo, cfg: LoadConfig) -> Volume:
     )
 
 
-def load_series(path: str | Path, *, series: str | None = None, config: LoadConfig | None = None) -> Volume:
+def load_series(
+    path: str | Path, *, series: str | SeriesInfo | None = None, config: LoadConfig | None = None
+) -> Volume:
     """Load one series as a validated :class:`Volume` (array z, y, x; LPS mm geometry).
 
     Parameters
@@ -185,10 +193,11 @@ def load_series(path: str | Path, *, series: str | None = None, config: LoadConf
     path : str or Path
         A DICOM folder (searched recursively) or file, or a NIfTI (.nii, .nii.gz), NRRD
         or MetaImage (.mha/.mhd) file.
-    series : str, optional
+    series : str or SeriesInfo, optional
         SeriesInstanceUID, its SHA-256, or a unique prefix of the hash (``"<hash>:k"``
         for the k-th volume of a split multi-volume series). Needed when ``path`` holds
-        several series.
+        several series. A :class:`SeriesInfo` from :func:`find_series` on ``path`` (with
+        the same config) is loaded without reading the headers again.
     config : LoadConfig, optional
         Tolerances, memory cap and opt-in repairs (resampling, splitting).
 
@@ -207,6 +216,8 @@ def load_series(path: str | Path, *, series: str | None = None, config: LoadConf
     p = Path(path)
     if not p.exists():
         raise InputError(f"Path {p} does not exist.")
+    if isinstance(series, SeriesInfo):
+        return _load_image(series.path, cfg) if series.kind == "image" else _load_dicom(series, cfg)  # type: ignore[arg-type]
     if p.is_file() and is_image_file(p):
         return _load_image(p, cfg)
     found = find_series(p, config=cfg)

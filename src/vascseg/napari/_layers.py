@@ -84,6 +84,7 @@ def grid_metadata(grid: Volume, role: str, **extra: Any) -> dict[str, Any]:
     """Layer metadata recording the grid (so a layer can be turned back into a Volume)."""
     meta = {
         "role": role,
+        "shape_zyx": list(grid.shape),
         "spacing_mm": list(grid.spacing_mm),
         "origin_lps_mm": list(grid.origin_lps_mm),
         "direction": np.asarray(grid.direction).tolist(),
@@ -100,14 +101,35 @@ def layer_role(layer: Any) -> str | None:
     return (meta.get(_META_KEY) or {}).get("role")
 
 
-def volume_from_layer(layer: Any) -> Volume:
-    """Rebuild the :class:`Volume` of a layer made by these builders (array = layer data)."""
+def layer_meta(layer: Any) -> dict[str, Any]:
+    """The vascseg metadata block of a layer (empty dict for foreign layers)."""
+    return dict((getattr(layer, "metadata", None) or {}).get(_META_KEY) or {})
+
+
+def volume_from_layer(layer: Any, array: np.ndarray | None = None) -> Volume:
+    """Rebuild the :class:`Volume` of a layer made by these builders.
+
+    The array is the layer's data for images/labels; pass ``array`` for points layers (or a
+    zero array of the recorded shape is used).
+    """
     meta = layer.metadata[_META_KEY]
+    if array is None:
+        array = np.asarray(layer.data)
+        if array.ndim != 3:
+            array = np.zeros(tuple(meta["shape_zyx"]), np.uint8)
     return Volume(
-        np.asarray(layer.data), tuple(meta["spacing_mm"]), tuple(meta["origin_lps_mm"]),
+        np.asarray(array), tuple(meta["spacing_mm"]), tuple(meta["origin_lps_mm"]),
         direction=np.asarray(meta["direction"]), modality=meta.get("modality") or "OT",
         series_uid_sha256=meta.get("series_uid_sha256"),
     )
+
+
+def points_to_lps(layer: Any) -> np.ndarray:
+    """(N, 3) LPS ``(x, y, z)`` mm of a Points layer made by these builders (data = indices)."""
+    meta = layer.metadata[_META_KEY]
+    idx = np.asarray(layer.data, float).reshape(-1, 3)
+    d = np.asarray(meta["direction"], float) * np.asarray(meta["spacing_mm"], float)[None, :]
+    return idx @ d.T + np.asarray(meta["origin_lps_mm"], float)
 
 
 # ----------------------------------------------------------------------------- images
@@ -207,7 +229,10 @@ def read_route_csvs(routes_dir: str | Path) -> dict[str, dict[str, np.ndarray]]:
     d = Path(routes_dir)
     if not d.is_dir():
         return out
-    for f in sorted(d.glob("*.csv")):
+    files = sorted(d.glob("*.csv"))
+    if not files and (d / "routes").is_dir():  # tolerate routes/routes/*.csv (older writers)
+        files = sorted((d / "routes").glob("*.csv"))
+    for f in files:
         with f.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         cols: dict[str, np.ndarray] = {}
@@ -290,8 +315,8 @@ def lesion_ends(report: Mapping[str, Any], tables: Mapping[str, Mapping[str, np.
 
 
 def lesion_text(end: Mapping[str, Any]) -> str:
-    """Label of a lesion end, e.g. ``"cranial end, ivc, z=-1093.4 mm"``."""
-    return f"{end['end']} end, {end['segment']}, z={end['z_mm']:.1f} mm"
+    """Label of a lesion end, e.g. ``"cranial end, ivc, z=-93.4 mm, s=236.5 mm"``."""
+    return f"{end['end']} end, {end['segment']}, z={end['z_mm']:.1f} mm, s={end['s_mm']:.1f} mm"
 
 
 def lesion_layer(report: Mapping[str, Any], grid: Volume,
@@ -317,7 +342,6 @@ def lesion_layer(report: Mapping[str, Any], grid: Volume,
         "face_color": np.asarray(_rgba(DEFECT_COLOUR)),
         "border_color": np.asarray([1.0, 1.0, 0.0, 1.0]),
         "size": size,
-        "out_of_slice_display": True,
         "metadata": grid_metadata(grid, "lesions"),
         **grid_transform(grid),
     }

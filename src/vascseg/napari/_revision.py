@@ -1,9 +1,10 @@
 """Save corrected labels and their re-measured report as a revision of a run (no Qt).
 
-A revision lives in ``<run>/revisions/<UTC timestamp>/`` and holds ``veins.nii.gz``,
-``defects.nii.gz``, ``report.json`` (with a ``revision`` provenance block) and
-``routes/<route>.csv``. The run's own files are never touched. Every file is written
-atomically.
+A revision lives in ``<run>/revisions/<NNN>-<UTC timestamp>/`` (``NNN`` counts from 001)
+and holds ``veins.nii.gz``, ``defects.nii.gz``, ``report.json`` and ``routes/<route>.csv``.
+The report's ``provenance.revision`` records who (login name, no patient data), when (UTC
+ISO 8601) and what changed (voxels added/removed per label). The run's own files are
+never written to. Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -96,15 +97,27 @@ def write_route_tables(tables: Mapping[str, Mapping[str, np.ndarray]], routes_di
 
 
 def _new_revision_dir(run_dir: Path, now: datetime) -> Path:
+    """Create ``<run>/revisions/<NNN>-<timestamp>/`` with the next free number."""
     base = run_dir / "revisions"
+    base.mkdir(parents=True, exist_ok=True)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    target = base / stamp
-    k = 1
-    while target.exists():
-        k += 1
-        target = base / f"{stamp}_{k}"
-    target.mkdir(parents=True)
-    return target
+    nums = [int(d.name[:3]) for d in base.iterdir() if d.is_dir() and d.name[:3].isdigit()]
+    k = max(nums, default=0) + 1
+    while True:
+        target = base / f"{k:03d}-{stamp}"
+        try:
+            target.mkdir()
+            return target
+        except FileExistsError:
+            k += 1
+
+
+def list_revisions(run_dir: str | Path) -> list[Path]:
+    """Revision folders of a run, oldest first."""
+    base = Path(run_dir) / "revisions"
+    if not base.is_dir():
+        return []
+    return sorted(d for d in base.iterdir() if d.is_dir() and d.name[:3].isdigit())
 
 
 def save_revision(run_dir: str | Path, grid: Volume, veins: np.ndarray, defects: np.ndarray,
@@ -124,23 +137,27 @@ def save_revision(run_dir: str | Path, grid: Volume, veins: np.ndarray, defects:
     who, now : override the author (default :func:`current_user`) and the UTC time.
     """
     from ..io import write_volume_nifti
+    from ..report.report_json import validate_report
 
     run_dir = Path(run_dir)
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    out = _new_revision_dir(run_dir, now)
+    rep = json.loads(json.dumps(report, default=_json_default))
+    validate_report(rep)  # the re-measured report itself honours the contract
     veins = np.asarray(veins).astype(np.uint8)
     defects = (np.asarray(defects) > 0).astype(np.uint8)
+    out = _new_revision_dir(run_dir, now)
     write_volume_nifti(veins, grid, out / "veins.nii.gz")
     write_volume_nifti(defects, grid, out / "defects.nii.gz")
     write_route_tables(tables, out / "routes")
-    rep = json.loads(json.dumps(report, default=_json_default))
-    rep["revision"] = {
+    rep.setdefault("provenance", {})["revision"] = {
+        "number": int(out.name[:3]),
         "who": who or current_user(),
         "when": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "what": summarize_edits(grid, original_veins, veins, original_defects, defects),
+        "what": {**summarize_edits(grid, original_veins, veins, original_defects, defects),
+                 "re_measured": True},
         "parent": "../../report.json",  # relative to this revision's report.json
     }
-    write_text_atomic(out / "report.json", json.dumps(rep, indent=2) + "\n")
+    write_text_atomic(out / "report.json", json.dumps(rep, indent=2, allow_nan=False) + "\n")
     return out
 
 

@@ -18,6 +18,9 @@ from ._curves import Tube
 CHUNK_VOXELS = 1_500_000
 """Largest number of voxels evaluated at once."""
 
+PARALLEL_QUERY_POINTS = 200_000
+"""Nearest-neighbour queries with fewer points run on one thread (thread start-up costs more)."""
+
 Slices = tuple[slice, slice, slice]
 
 
@@ -121,7 +124,8 @@ def signed_distance(tube: Tube, pts: np.ndarray, *, tree: cKDTree | None = None,
     rad = tube.radius if radius is None else radius
     tree = cKDTree(pts_c) if tree is None else tree
     n = len(pts_c)
-    d, idx = tree.query(pts, distance_upper_bound=cutoff, workers=-1)
+    workers = -1 if len(pts) >= PARALLEL_QUERY_POINTS else 1
+    d, idx = tree.query(pts, distance_upper_bound=cutoff, workers=workers)
     far = idx >= n
     idx[far] = 0
     if tube.flattened:

@@ -20,8 +20,11 @@ from .lumen import (
     body_mask,
     bone_mask,
     find_big_vessels,
+    grow_half_max,
     normalise_intensity,
     split_veins_arteries,
+    thick_regions,
+    tubular_components,
 )
 from .naming import label_veins
 from .prior import PRIOR_MAPS, Prior, load_prior
@@ -34,6 +37,9 @@ VESSEL_CORE_MIN = 0.15
 
 VESSEL_CORE_REACH_MM = 3.0
 """Bright voxels this close to a vessel core belong to the vessel (edges, bifurcations)."""
+
+MIN_CORE_ML = 0.15
+"""A bright component is a vessel when at least this much of it is tubular (vesselness core)."""
 
 IILIAC_SPLIT_FRACTION = 0.4
 """Where a prior's undivided iliac vein is split into common (first part) and external."""
@@ -83,7 +89,7 @@ def _landmark_indices(landmarks, grid: Volume):
 
 
 def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=None,
-                  prior: Prior | None = None) -> Segmentation:
+                  prior: Prior | None = None, _stages: dict | None = None) -> Segmentation:
     """Segment and name the pelvic-to-caval veins and their filling defects.
 
     Parameters
@@ -131,10 +137,12 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
     else:
         v = vesselness(smooth, sp, mask=bright, c=60.0)
         core = v > VESSEL_CORE_MIN
+        organs = thick_regions(bright, sp, cfg.vessel_radius_max_mm)
         import edt
-
         near = edt.edt(~core, anisotropy=tuple(float(s) for s in sp), parallel=2) <= VESSEL_CORE_REACH_MM
-        vessels = bright & near
+        vessels = tubular_components(bright & ~organs & near, core, sp, min_core_ml=MIN_CORE_ML)
+        level = float(np.median(smooth[core & vessels])) if (core & vessels).any() else cfg.ct_lumen_min_hu
+        vessels = grow_half_max(vessels, smooth, level, allowed=body & ~bone & ~organs)
         if prior_ivc is not None:
             ivc_seed = prior_ivc & vessels
             aorta = prior.get("aorta")
@@ -148,11 +156,17 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
             reason = "; ".join(seed_notes) or "no enhanced IVC found"
             return Segmentation(np.zeros(volume.shape, np.uint8), zeros, zeros,
                                 vessels, {n: reason for n in VEIN_NAMES}, tuple(warnings))
-        lumen = split_veins_arteries(vessels, sp, ivc_seed, aorta_seed)
-        arteries = vessels & ~lumen
+        # lumen plus the hypodense tissue its contrast wraps around, for every vessel: a
+        # filling defect can disconnect a vein's lumen from the IVC
         radius = min(cfg.vessel_radius_max_mm * 0.75, 12.0)
-        env = vein_envelope(lumen, smooth, sp, radius_mm=radius,
-                            defect_min=cfg.ct_defect_min_hu, lumen_min=cfg.ct_lumen_min_hu)
+        env_all = vein_envelope(vessels, smooth, sp, radius_mm=radius,
+                                defect_min=cfg.ct_defect_min_hu, lumen_min=cfg.ct_lumen_min_hu)
+        env = split_veins_arteries(env_all, sp, ivc_seed, aorta_seed)
+        lumen = vessels & env
+        arteries = vessels & ~env
+        if _stages is not None:
+            _stages.update(bright=bright, organs=organs, vessels=vessels, env_all=env_all, env=env,
+                           ivc_seed=ivc_seed, aorta_seed=aorta_seed, smooth=smooth)
         if prior_veins is not None:
             env = env | (prior_veins & ~arteries)
 

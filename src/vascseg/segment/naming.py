@@ -135,84 +135,160 @@ def name_tree(t: _Tree, root: int, midline_x: float, *,
     """
     names: dict[str, list[int]] = {}
     notes: list[str] = []
-    trunk = _main_path(t, root)
-
-    # --- iliac confluence: first trunk node with two caudal branches to opposite sides.
-    conf_k, pair = None, None
-    for k, i in enumerate(trunk[:-1]):
-        cands = [c for c in t.children[i] if t.sub_len[c] + (t.dist[c] - t.dist[i]) >= MIN_BRANCH_MM]
-        if len(cands) < 2:
-            continue
-        dirs = {c: _direction(t, c) for c in cands}
-        caudal = [c for c in cands if dirs[c][2] < -0.35]
-        left = [c for c in caudal if dirs[c][0] > 0.15]
-        right = [c for c in caudal if dirs[c][0] < -0.15]
-        if left and right:
-            conf_k = k
-            pair = (max(left, key=lambda c: t.sub_vol[c]), max(right, key=lambda c: t.sub_vol[c]))
-            break
-    ivc = trunk if conf_k is None else trunk[: conf_k + 1]
+    conf, eiv_leaf = _iliac_confluence(t, root, midline_x)
+    if conf is None:
+        ivc = _main_path(t, root)
+        pair = None
+        notes.append("common_iliac_vein_left/right: no iliac confluence found below the IVC "
+                     "(no caudal vein reaching the pelvis on both sides)")
+    else:
+        ivc = _path(t, conf)
+        pair = (eiv_leaf["left"], eiv_leaf["right"])
     names["ivc"] = ivc
-    if conf_k is None:
-        notes.append("common_iliac_vein_left/right: no iliac confluence found below the IVC")
-
-    # --- branches of the IVC: renal (lateral) and right gonadal (caudal, right).
-    ivc_set = set(ivc)
-    renal: dict[str, tuple[float, int]] = {}
-    gon_r: tuple[float, int] | None = None
-    for _k, c in _side_branches(t, ivc):
-        if pair and c in pair:
+    # --- branches of the IVC: renal (lateral, ending near their own level) and right
+    # gonadal (ending far below where it joins, on the right).
+    iliac_nodes: set[int] = set()
+    if pair:
+        for leaf in pair:
+            iliac_nodes.update(_path(t, leaf))
+    renal: dict[str, tuple[float, int, int]] = {}
+    gon_r: tuple[float, int, int] | None = None
+    for k, c in _side_branches(t, ivc):
+        if c in iliac_nodes:
             continue
-        d = _direction(t, c)
-        if abs(d[0]) >= abs(d[2]) * 0.8:
-            side = "left" if d[0] > 0 else "right"
-            score = t.sub_vol[c]
-            if side not in renal or score > renal[side][0]:
-                renal[side] = (score, c)
-        elif d[2] < 0 and t.pos[c][0] < midline_x + 30:
-            if gon_r is None or t.sub_len[c] > gon_r[0]:
-                gon_r = (t.sub_len[c], c)
+        b = ivc[k]
+        ends = _leaves(t, _subtree(t, c))
+        for side, sign in (("left", 1.0), ("right", -1.0)):
+            level = [e for e in ends if abs(t.pos[e][2] - t.pos[b][2]) <= RENAL_LEVEL_MM]
+            if level:
+                e = max(level, key=lambda e: sign * (t.pos[e][0] - t.pos[b][0]))
+                reach = sign * (t.pos[e][0] - t.pos[b][0])
+                if reach >= RENAL_REACH_MM and (side not in renal or reach > renal[side][0]):
+                    renal[side] = (reach, c, e)
+        low = min(ends, key=lambda e: t.pos[e][2])
+        drop = t.pos[b][2] - t.pos[low][2]
+        if drop >= GONADAL_DROP_MM and t.pos[low][0] < midline_x and (gon_r is None or drop > gon_r[0]):
+            gon_r = (drop, c, low)
     for side in ("left", "right"):
         if side in renal:
-            path = _main_path(t, renal[side][1])
-            names[f"renal_vein_{side}"] = path
+            _, c, e = renal[side]
+            full = _path(t, e)
+            names[f"renal_vein_{side}"] = full[full.index(c):]
         else:
-            notes.append(f"renal_vein_{side}: no lateral branch of the IVC found")
-    if gon_r is not None:
-        names["gonadal_vein_right"] = _main_path(t, gon_r[1])
+            notes.append(f"renal_vein_{side}: no branch of the IVC reaching laterally at its own level")
+    if gon_r is not None and not (renal.get("right") and renal["right"][1] == gon_r[1]):
+        full = _path(t, gon_r[2])
+        names["gonadal_vein_right"] = full[full.index(gon_r[1]):]
+    elif gon_r is not None:
+        # the right gonadal joins the right renal vein's subtree: take its own branch
+        _add_caudal_branch(t, names, notes, "renal_vein_right", "gonadal_vein_right")
     else:
-        notes.append("gonadal_vein_right: no caudal branch of the IVC found")
-    # left gonadal: the longest caudal branch of the left renal vein
+        notes.append("gonadal_vein_right: no branch of the IVC descending into the pelvis")
     if "renal_vein_left" in names:
-        best = None
-        for _k, c in _side_branches(t, names["renal_vein_left"]):
-            d = _direction(t, c)
-            if d[2] < -0.5 and (best is None or t.sub_len[c] > t.sub_len[best]):
-                best = c
-        if best is not None:
-            names["gonadal_vein_left"] = _main_path(t, best)
-        else:
-            notes.append("gonadal_vein_left: no caudal branch of the left renal vein found")
+        _add_caudal_branch(t, names, notes, "renal_vein_left", "gonadal_vein_left")
     else:
         notes.append("gonadal_vein_left: the left renal vein was not found")
 
     # --- iliac systems
     if pair:
-        for side, c in (("left", pair[0]), ("right", pair[1])):
-            _name_iliac(t, c, side, midline_x, names, notes, undivided_iliac_split)
+        for side, leaf in (("left", pair[0]), ("right", pair[1])):
+            full = _path(t, leaf)
+            ipath = full[full.index(conf) + 1:]
+            _name_iliac(t, ipath, side, midline_x, names, notes, undivided_iliac_split)
     else:
         for side in ("left", "right"):
             for s in ("common", "external", "internal"):
                 notes.append(f"{s}_iliac_vein_{side}: iliac confluence not found")
             notes.append(f"uterine_vein_{side}: iliac confluence not found")
-    del ivc_set
     return names, notes
 
 
-def _name_iliac(t: _Tree, start: int, side: str, midline_x: float,
+RENAL_LEVEL_MM = 40.0
+"""A renal vein's lateral end lies within this distance (patient z) of where it joins."""
+RENAL_REACH_MM = 15.0
+"""...and at least this far lateral of it."""
+GONADAL_DROP_MM = 60.0
+"""A gonadal vein's pelvic end lies at least this far below where it joins."""
+
+
+def _add_caudal_branch(t: _Tree, names: dict, notes: list[str], parent: str, name: str) -> None:
+    """Name the branch of ``parent`` whose end lies lowest (>= GONADAL_DROP_MM below)."""
+    best = None
+    for k, c in _side_branches(t, names[parent]):
+        b = names[parent][k]
+        low = min(_leaves(t, _subtree(t, c)), key=lambda e: t.pos[e][2])
+        drop = t.pos[b][2] - t.pos[low][2]
+        if drop >= GONADAL_DROP_MM and (best is None or drop > best[0]):
+            best = (drop, c, low)
+    if best is None:
+        notes.append(f"{name}: no branch of the {parent.replace('_', ' ')} descending into the pelvis")
+        return
+    full = _path(t, best[2])
+    names[name] = full[full.index(best[1]):]
+
+
+def _path(t: _Tree, node: int) -> list[int]:
+    """Nodes from the root down to ``node``."""
+    out = [node]
+    while t.parent[out[-1]] >= 0:
+        out.append(int(t.parent[out[-1]]))
+    return out[::-1]
+
+
+def _leaves(t: _Tree, nodes=None) -> list[int]:
+    idx = range(len(t.pos)) if nodes is None else nodes
+    return [i for i in idx if np.isfinite(t.dist[i]) and not t.children[i]]
+
+
+def _subtree(t: _Tree, start: int) -> list[int]:
+    out, stack = [], [start]
+    while stack:
+        i = stack.pop()
+        out.append(i)
+        stack.extend(t.children[i])
+    return out
+
+
+MIN_ILIAC_DROP_MM = 60.0
+"""An external iliac vein's end lies at least this far below the IVC root (patient z)."""
+
+
+def _iliac_confluence(t: _Tree, root: int, midline_x: float):
+    """Confluence node and the lowest leaf per side (the external iliac veins' ends).
+
+    The vein reaching lowest on each side of the midline is the external iliac vein (it
+    leaves towards the groin); the deepest node the two share is the iliac confluence.
+    """
+    z_root = t.pos[root][2]
+    leaf_by_side = {}
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        cands = [i for i in _leaves(t) if sign * (t.pos[i][0] - midline_x) > 10.0
+                 and t.pos[i][2] < z_root - MIN_ILIAC_DROP_MM]
+        if not cands:
+            return None, {}
+        leaf_by_side[side] = min(cands, key=lambda i: t.pos[i][2])
+    pl = _path(t, leaf_by_side["left"])
+    pr = set(_path(t, leaf_by_side["right"]))
+    shared = [i for i in pl if i in pr]
+    if not shared:
+        return None, {}
+    return shared[-1], leaf_by_side
+
+
+def _name_iliac(t: _Tree, ipath: list[int], side: str, midline_x: float,
                 names: dict[str, list[int]], notes: list[str], split: float | None) -> None:
-    path = _main_path(t, start)
+    """Common/external/internal iliac and uterine veins of one side.
+
+    ``ipath``: nodes from just below the confluence to the external iliac vein's end. The
+    largest side subtree leaving it is the internal iliac vein (its branch point ends the
+    common iliac vein); in that subtree the most posterior end is the internal iliac vein's
+    and the end nearest the midline, branching off it, the uterine vein's.
+    """
+    path = ipath
     branches = _side_branches(t, path)
+    if not path:
+        notes.append(f"common_iliac_vein_{side}: not found")
+        return
     if not branches:
         if split is None:
             names[f"common_iliac_vein_{side}"] = path
@@ -227,44 +303,32 @@ def _name_iliac(t: _Tree, start: int, side: str, midline_x: float,
         notes.append(f"internal_iliac_vein_{side}: not found")
         notes.append(f"uterine_vein_{side}: not found (no internal iliac vein)")
         return
-    k, side_child = branches[0]
-    node = path[k]
-    main_child = path[k + 1] if k + 1 < len(path) else None
+    k, c = max(branches, key=lambda b: t.sub_vol[b[1]])
     names[f"common_iliac_vein_{side}"] = path[: k + 1]
-    cands = [c for c in (main_child, side_child) if c is not None]
-    # external = the more anterior (smaller LPS y) direction
-    dirs = {c: _direction(t, c) for c in cands}
-    ext = min(cands, key=lambda c: dirs[c][1])
-    intl = [c for c in cands if c != ext]
-    names[f"external_iliac_vein_{side}"] = _main_path(t, ext)
-    if not intl:
-        notes.append(f"internal_iliac_vein_{side}: not found")
-        return
-    ipath = _main_path(t, intl[0])
-    # uterine: substantial branch of the internal iliac heading towards the midline
-    sign = 1.0 if side == "left" else -1.0
+    names[f"external_iliac_vein_{side}"] = path[k + 1:]
+    sub = _subtree(t, c)
+    ends = [i for i in _leaves(t, sub) if t.dist[i] - t.dist[c] >= 10.0] or [max(sub, key=lambda i: t.dist[i])]
+    iiv_leaf = max(ends, key=lambda i: t.pos[i][1])
+    ipath_full = _path(t, iiv_leaf)
+    iiv = ipath_full[ipath_full.index(c):]
+    on_iiv = set(ipath_full)
     best = None
-    for kk, c in _side_branches(t, ipath, min_len=15.0):
-        d = _direction(t, c)
-        medial = -sign * d[0]
-        # compare with the continuation of the internal iliac at the same node
-        cont = ipath[kk + 1] if kk + 1 < len(ipath) else None
-        cont_medial = -sign * _direction(t, cont)[0] if cont is not None else -1.0
-        if medial > 0.3 and (best is None or medial > best[0]):
-            best = (medial, c, kk, cont, cont_medial)
+    for leaf in ends:
+        if leaf == iiv_leaf:
+            continue
+        lp = _path(t, leaf)
+        j = next(n for n in range(len(lp)) if lp[n] not in on_iiv)
+        branch = lp[j:]
+        if t.dist[leaf] - t.dist[lp[j - 1]] < 15.0:
+            continue
+        medial = abs(t.pos[leaf][0] - midline_x)
+        if best is None or medial < best[0]:
+            best = (medial, branch)
+    names[f"internal_iliac_vein_{side}"] = iiv
     if best is None:
-        names[f"internal_iliac_vein_{side}"] = ipath
-        notes.append(f"uterine_vein_{side}: no medial branch of the internal iliac vein found")
+        notes.append(f"uterine_vein_{side}: no branch of the internal iliac vein towards the midline found")
         return
-    _, c, kk, cont, cont_medial = best
-    if cont is not None and cont_medial > best[0]:
-        # the main path itself turns medially: it is the uterine vein, the branch is the IIV
-        names[f"internal_iliac_vein_{side}"] = ipath[: kk + 1] + _main_path(t, c)
-        names[f"uterine_vein_{side}"] = ipath[kk + 1:]
-    else:
-        names[f"internal_iliac_vein_{side}"] = ipath
-        names[f"uterine_vein_{side}"] = _main_path(t, c)
-    del node
+    names[f"uterine_vein_{side}"] = best[1]
 
 
 def label_veins(envelope: np.ndarray, grid: Volume, ivc_seed: np.ndarray | None, *,
@@ -311,6 +375,8 @@ def label_veins(envelope: np.ndarray, grid: Volume, ivc_seed: np.ndarray | None,
     else:
         cand = np.arange(len(coords))
     root = int(cand[np.argmax(pos[cand, 2])])
+    if ivc_seed is not None and len(cand) > 1:
+        root = _climb_ivc(pos, radius, graph, cand, root)
     tree = _build_tree(pos, radius, graph, root)
     # body midline: use the IVC trunk x + 25 mm as a robust proxy when unknown
     midline_x = float(np.median(pos[cand, 0])) + 25.0
@@ -353,6 +419,19 @@ def label_veins(envelope: np.ndarray, grid: Volume, ivc_seed: np.ndarray | None,
     sub[tuple(vox[ok].T)] = node_label[named][j[ok]]
     labels[sl] = sub
     return labels, notes
+
+
+def _climb_ivc(pos, radius, graph, seed_nodes, start: int) -> int:
+    """Most superior skeleton node reachable from ``start`` through nodes of IVC calibre
+    (radius at least 60% of the seed's median): the seed may stop at the renal veins."""
+    big = radius >= 0.6 * float(np.median(radius[seed_nodes]))
+    big[start] = True
+    idx = np.flatnonzero(big)
+    sub = graph[idx][:, idx]
+    _, lab = csgraph.connected_components(sub, directed=False)
+    k = int(np.searchsorted(idx, start))
+    comp = idx[lab == lab[k]]
+    return int(comp[np.argmax(pos[comp, 2])])
 
 
 def _branch_len_from(t: _Tree, i: int, node_label: np.ndarray) -> float:

@@ -26,6 +26,14 @@ FINE_STEP_MM = 0.25
 THREADS = 2
 """Threads used by the ``edt`` distance transform."""
 
+CLOSE_MM = 6.0
+"""Radius of the closing that gives a segment back the voxels a tributary painted over.
+
+A tributary labelled over its parent's lumen (where it enters it) leaves a bite in the
+parent's label; closing the parent's label with a ball of this radius, but only over
+vein voxels, fills such bites (narrower than 2 x ``CLOSE_MM``) and adds nothing outside
+the veins or on convex walls."""
+
 
 def distance_mm(mask: np.ndarray, spacing_mm) -> np.ndarray:
     """Euclidean distance (mm) of each voxel of ``mask`` to the nearest background voxel.
@@ -34,6 +42,22 @@ def distance_mm(mask: np.ndarray, spacing_mm) -> np.ndarray:
     """
     return edt.edt(np.ascontiguousarray(mask, dtype=bool), anisotropy=tuple(float(s) for s in spacing_mm),
                    black_border=False, parallel=THREADS).astype(np.float32)
+
+
+def close_within(mask: np.ndarray, allowed: np.ndarray, spacing_mm, radius_mm: float = CLOSE_MM
+                 ) -> np.ndarray:
+    """Morphological closing of ``mask`` by a ball of ``radius_mm`` (mm), kept inside ``allowed``.
+
+    Computed with two Euclidean distance transforms (anisotropic, in mm). ``mask`` should
+    lie at least ``radius_mm`` inside the array border for an exact result.
+    """
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    if radius_mm <= 0 or not mask.any():
+        return mask & allowed
+    aniso = tuple(float(s) for s in spacing_mm)
+    grown = edt.edt(~mask, anisotropy=aniso, black_border=False, parallel=THREADS) <= radius_mm
+    closed = edt.edt(grown, anisotropy=aniso, black_border=False, parallel=THREADS) > radius_mm
+    return (closed & allowed) | mask
 
 
 def geodesic_mm(mask: np.ndarray, starts: np.ndarray, spacing_mm) -> np.ndarray:
@@ -133,8 +157,18 @@ def smooth_polyline(points_mm: np.ndarray, *, smoothing_mm: float) -> np.ndarray
     n = max(int(np.ceil(s[-1] / FINE_STEP_MM)) + 1, 3)
     sf = np.linspace(0.0, s[-1], n)
     fine = np.stack([np.interp(sf, s, p[:, k]) for k in range(3)], axis=1)
-    sigma = smoothing_mm / (sf[1] - sf[0])
-    if sigma > 0:
+    return smooth_uniform(fine, sigma_samples=smoothing_mm / (sf[1] - sf[0]))
+
+
+def smooth_uniform(fine: np.ndarray, *, sigma_samples: float) -> np.ndarray:
+    """Gaussian smoothing of an evenly sampled polyline (N, 3), end points kept in place.
+
+    Sample ``i`` of the result corresponds to sample ``i`` of the input.
+    """
+    fine = np.asarray(fine, dtype=np.float64)
+    n = len(fine)
+    sigma = float(sigma_samples)
+    if sigma > 0 and n >= 3:
         pad = min(int(np.ceil(4 * sigma)), n - 1)
         head = 2 * fine[0] - fine[pad:0:-1]
         tail = 2 * fine[-1] - fine[-2:-pad - 2:-1]
@@ -203,3 +237,46 @@ def resample(fine: np.ndarray, *, step_mm: float):
     norm = np.linalg.norm(tan, axis=1, keepdims=True)
     tan = np.divide(tan, norm, out=np.zeros_like(tan), where=norm > 0)
     return s_out, pts, tan, length
+
+
+def ray_to_wall(p0: np.ndarray, direction: np.ndarray, mask: np.ndarray, lps_to_index_affine: np.ndarray,
+                *, max_mm: float) -> np.ndarray:
+    """Last point inside ``mask`` (trilinear value >= 0.5) on the ray from ``p0`` (LPS mm)."""
+    t = np.asarray(direction, float)
+    nt = np.linalg.norm(t)
+    if nt < 1e-9:
+        return np.asarray(p0, float)
+    t = t / nt
+    lin, tr = lps_to_index_affine[:3, :3], lps_to_index_affine[:3, 3]
+    steps = np.arange(0.0, max_mm + 1e-9, FINE_STEP_MM)
+    ray = np.asarray(p0, float)[None, :] + steps[:, None] * t[None, :]
+    val = map_coordinates(np.ascontiguousarray(mask, dtype=np.uint8), (ray @ lin.T + tr).T, order=1,
+                          mode="constant", cval=0.0, output=np.float32, prefilter=False)
+    outside = np.nonzero(val < 0.5)[0]
+    n_in = int(outside[0]) if len(outside) else len(steps)
+    return ray[max(n_in - 1, 0)]
+
+
+def medial_end(points_lps: np.ndarray, wall_mm: np.ndarray, tip_lps: np.ndarray, *,
+               tol_mm: float) -> int:
+    """Index where a centreline that starts at a rounded vessel end should start.
+
+    Inside a rounded end cap every point is (up to ``tol_mm``) as far from the wall as
+    from the tip; the centre of the cap, where the centreline (the medial axis) ends, is
+    the innermost such point.
+
+    Parameters
+    ----------
+    points_lps : (M, 3) path points, the first at the vessel's end, LPS mm.
+    wall_mm : (M,) distance of each point to the vessel wall, mm.
+    tip_lps : (3,) the farthest point of the vessel's end along the path's direction.
+
+    Returns
+    -------
+    int, index of the first point to keep.
+    """
+    reach = np.linalg.norm(np.asarray(points_lps, float) - np.asarray(tip_lps, float)[None], axis=1)
+    ok = wall_mm >= reach - tol_mm
+    bad = np.nonzero(~ok)[0]
+    k = int(bad[0]) if len(bad) else len(ok)
+    return max(k - 1, 0)

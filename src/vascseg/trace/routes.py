@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
+from scipy.ndimage import map_coordinates
 
 from .._util import progress
-from ..anatomy import LABELS, NAMES_BY_LABEL, RouteDef
+from ..anatomy import LABELS, RouteDef
 from ..config import Config
 from ..geometry import Volume
-from .centreline import centred_path, distance_mm, extend_to_wall, resample, smooth_polyline
+from .centreline import (
+    CLOSE_MM,
+    FINE_STEP_MM,
+    centred_path,
+    close_within,
+    distance_mm,
+    resample,
+    smooth_uniform,
+)
 from .result import Profile, RouteTrace, SegmentTrace, TraceResult
+from .sections import measure_sections, section_radii
 from .segments import (
     Contact,
     _Ends,
@@ -23,7 +32,9 @@ from .segments import (
     trace_segment,
     union_box,
 )
-from .sections import measure_sections
+
+JOIN_SMOOTHING_MM = 1.5
+"""Gaussian smoothing (mm of arc length) of a route where its segment centrelines join."""
 
 
 def trace_routes(veins: np.ndarray, defects: np.ndarray, grid: Volume, config: Config) -> TraceResult:
@@ -72,7 +83,7 @@ def trace_routes(veins: np.ndarray, defects: np.ndarray, grid: Volume, config: C
         ends[name] = e
     routes = []
     for rdef in progress(config.route_defs, desc="routes", enabled=config.progress):
-        routes.append(_trace_route(rdef, veins, defects, grid, boxes, contacts, ends, warnings,
+        routes.append(_trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnings,
                                    **opts))
     return TraceResult(routes=tuple(routes), segments=tuple(segs), graph=segment_graph(segs),
                        veins=veins, spacing_mm=grid.spacing_mm, warnings=tuple(warnings))
@@ -103,7 +114,24 @@ def _empty(rdef: RouteDef, missing, traced=()) -> RouteTrace:
                       length_mm=0.0, profile=Profile.empty())
 
 
-def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, warnings, *, step_mm,
+LINK_INSIDE_MIN = 0.5
+"""A straight link from a tributary's end to its parent's centreline is used when the
+interpolated vessel mask is at least this everywhere along it (else a centred path)."""
+
+TRIBUTARY_REACH_MM = 15.0
+"""A tributary's end within this distance of a route sample is a confluence on the route."""
+
+
+def _link(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Points every FINE_STEP_MM from ``a`` to ``b`` (both excluded)."""
+    n = int(np.ceil(np.linalg.norm(b - a) / FINE_STEP_MM))
+    if n <= 1:
+        return np.zeros((0, 3))
+    f = np.arange(1, n)[:, None] / n
+    return a[None] + f * (b - a)[None]
+
+
+def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnings, *, step_mm,
                  smoothing_mm, section_radius_mm, section_pixel_mm) -> RouteTrace:
     traced, missing = _chain(rdef, boxes, contacts)
     untraced = [s for s in rdef.segments if s not in traced]
@@ -114,39 +142,73 @@ def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, warnings, *,
                else "nothing connected to the IVC to trace"))
     if not traced:
         return _empty(rdef, missing)
-    box = grow(union_box([boxes[s] for s in traced]), veins.shape, 1)
-    off = offset(box)
+    sp = grid.spacing_mm
+    margin = int(np.ceil(CLOSE_MM / min(sp))) + 1
+    box = grow(union_box([boxes[s] for s in traced]), veins.shape, margin)
     crop = veins[box]
-    labels = np.array([LABELS[s] for s in traced], dtype=veins.dtype)
-    union = np.isin(crop, labels)
-    dist = distance_mm(union, grid.spacing_mm)
-    ivc = traced[-1]
-    source = ends[traced[0]].free_idx - off
-    target = ends[ivc].heart_idx - off
-    path = centred_path(dist, source, target, grid.spacing_mm)
-    if path is None:
-        warnings.append(f"route {rdef.name}: no path from the pelvic end to the IVC inside the veins")
-        return _empty(rdef, missing, traced)
-    raw_lps = grid.index_to_lps(path + off)
-    raw_lab = crop[tuple(path.T)]
+    labels = [LABELS[s] for s in traced]
+    vessel = close_within(np.isin(crop, labels), crop > 0, sp)
     to_box = lps_to_box_affine(grid, box)
-    fine = smooth_polyline(raw_lps, smoothing_mm=smoothing_mm)
-    fine = extend_to_wall(fine, union, to_box, start=True, end=True, max_mm=3 * max(grid.spacing_mm))
+    lin, tr = to_box[:3, :3], to_box[:3, 3]
+    vessel_u8 = vessel.astype(np.uint8)
+    dist = None
+    # The route follows each segment's own centreline up to the point of its parent's
+    # centreline nearest to the segment's end (the confluence), then the parent's.
+    pieces: list[np.ndarray] = []
+    for k, name in enumerate(traced):
+        fine = ends[name].fine_lps
+        if k > 0:
+            prev = pieces[-1][-1]
+            j = int(np.argmin(np.linalg.norm(fine - prev, axis=1)))
+            link = _link(prev, fine[j])
+            if len(link):
+                inside = map_coordinates(vessel_u8, (link @ lin.T + tr).T, order=1, mode="constant",
+                                         cval=0.0, prefilter=False, output=np.float32)
+                if inside.min() < LINK_INSIDE_MIN:
+                    if dist is None:
+                        dist = distance_mm(vessel, sp)
+                    a = np.round(prev @ lin.T + tr).astype(int)
+                    b = np.round(fine[j] @ lin.T + tr).astype(int)
+                    a = np.clip(a, 0, np.array(vessel.shape) - 1)
+                    b = np.clip(b, 0, np.array(vessel.shape) - 1)
+                    path = centred_path(dist, a, b, sp) if vessel[tuple(a)] and vessel[tuple(b)] else None
+                    if path is not None:
+                        link = grid.index_to_lps(path + offset(box))[1:-1]
+                pieces[-1] = np.concatenate([pieces[-1], link])
+            fine = fine[j:]
+        pieces.append(np.asarray(fine, dtype=np.float64))
+    # Even resampling of the joined polyline, each sample keeping its segment; a light
+    # smoothing rounds the kinks at the confluences (tangents of the sections there).
+    pts = np.concatenate(pieces)
+    rank = np.concatenate([np.full(len(pc), k) for k, pc in enumerate(pieces)])
+    keep = np.r_[True, np.linalg.norm(np.diff(pts, axis=0), axis=1) > 1e-9]
+    pts, rank = pts[keep], rank[keep]
+    s_raw = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))]
+    n = max(int(np.ceil(s_raw[-1] / FINE_STEP_MM)) + 1, 3)
+    sf = np.linspace(0.0, s_raw[-1], n)
+    fine = np.stack([np.interp(sf, s_raw, pts[:, c]) for c in range(3)], axis=1)
+    bounds_raw = [s_raw[np.nonzero(rank == k)[0][0]] for k in range(1, len(pieces))]
+    fine = smooth_uniform(fine, sigma_samples=JOIN_SMOOTHING_MM / (sf[1] - sf[0]))
+    s_fine = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(fine, axis=0), axis=1))]
+    conf_s = tuple(float(np.interp(b, sf, s_fine)) for b in bounds_raw)
     s, p, t, length = resample(fine, step_mm=step_mm)
-    # Segment at each sample: label of the nearest raw path voxel, forced monotone in
-    # route order (a centred path may graze a neighbouring segment at a confluence).
-    order = {int(lab): k for k, lab in enumerate(labels)}
-    raw_rank = np.array([order.get(int(v), 0) for v in raw_lab])
-    _, nearest = cKDTree(raw_lps).query(p)
-    rank = np.maximum.accumulate(raw_rank[nearest]) if len(p) else np.zeros(0, int)
-    names = np.array([NAMES_BY_LABEL[int(labels[k])] for k in rank], dtype="<U32")
-    change = np.nonzero(np.diff(rank))[0]
-    conf_s = tuple(float((s[i] + s[i + 1]) / 2) for i in change)
-    dconf = (np.min(np.abs(s[:, None] - np.asarray(conf_s)[None, :]), axis=1)
-             if conf_s else np.full(len(s), np.inf))
-    sec = measure_sections(union, defects[box] & union, lps_to_index_affine=to_box,
-                           points_lps_mm=p, tangents_lps=t, radius_mm=section_radius_mm,
-                           pixel_mm=section_pixel_mm)
+    rank_s = np.searchsorted(np.asarray(conf_s), s, side="right") if conf_s else np.zeros(len(s), int)
+    names = np.array([traced[int(k)] for k in rank_s], dtype="<U32")
+    # Confluences on the route: its own, and where other veins join its segments.
+    all_conf = list(conf_s)
+    for seg in segs:
+        if seg.drains_into in traced and seg.name not in traced and seg.name in ends and len(p):
+            d = np.linalg.norm(p - ends[seg.name].fine_lps[-1], axis=1)
+            if d.min() <= TRIBUTARY_REACH_MM:
+                all_conf.append(float(s[int(np.argmin(d))]))
+    dconf = (np.min(np.abs(s[:, None] - np.asarray(all_conf)[None, :]), axis=1)
+             if all_conf and len(s) else np.full(len(s), np.inf))
+    if dist is None:
+        dist = distance_mm(vessel, sp)
+    radii = section_radii(dist, to_box, p, step_mm=step_mm, max_radius_mm=section_radius_mm)
+    sec = measure_sections(vessel, defects[box] & vessel, lps_to_index_affine=to_box,
+                           points_lps_mm=p, tangents_lps=t, radius_mm=radii,
+                           pixel_mm=section_pixel_mm, max_radius_mm=section_radius_mm)
     prof = Profile(s_mm=s, points_lps_mm=p, tangents_lps=t, segment=names,
                    dist_to_confluence_mm=dconf, **sec)
     return RouteTrace(name=rdef.name, definition=rdef, complete=not missing and not untraced,

@@ -22,6 +22,15 @@ PIXEL_SHIFT = 0.25
 with the voxel grid would otherwise sample exactly on voxel faces, where the interpolated
 mask is exactly 0.5 and whole rows of pixels flip in or out together."""
 
+RADIUS_FACTOR = 3.0
+"""Section half-width in multiples of the local largest distance to the wall."""
+
+RADIUS_MARGIN_MM = 5.0
+"""Added to the section half-width (mm)."""
+
+RADIUS_WINDOW_MM = 15.0
+"""Arc length (each side) over which the largest distance to the wall is taken."""
+
 _STRUCT_LABEL = np.zeros((3, 3, 3), dtype=bool)
 _STRUCT_LABEL[1] = True  # 8-connectivity within a section, none across sections
 _STRUCT_ERODE = np.zeros((3, 3, 3), dtype=bool)
@@ -39,6 +48,25 @@ def plane_basis(tangents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u, v
 
 
+def section_radii(dist_mm: np.ndarray, lps_to_index_affine: np.ndarray, points_lps_mm: np.ndarray, *,
+                  step_mm: float, max_radius_mm: float) -> np.ndarray:
+    """Half-width (mm) of each section plane, from the local vessel radius.
+
+    ``RADIUS_FACTOR`` x the largest distance-to-wall within ``RADIUS_WINDOW_MM`` of arc
+    length, plus ``RADIUS_MARGIN_MM``, at most ``max_radius_mm``: wide enough for a
+    flattened section, much cheaper than the full plane in small veins.
+    """
+    pts = np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3)
+    if not len(pts):
+        return np.zeros(0)
+    lin, tr = lps_to_index_affine[:3, :3], lps_to_index_affine[:3, 3]
+    d = ndimage.map_coordinates(np.asarray(dist_mm, np.float32), (pts @ lin.T + tr).T, order=1,
+                                mode="nearest", prefilter=False)
+    win = max(int(round(RADIUS_WINDOW_MM / max(step_mm, 1e-6))), 1)
+    d = ndimage.maximum_filter1d(d, 2 * win + 1, mode="nearest")
+    return np.minimum(RADIUS_FACTOR * d + RADIUS_MARGIN_MM, max_radius_mm)
+
+
 def measure_sections(
     vessel: np.ndarray,
     defect: np.ndarray | None,
@@ -46,8 +74,9 @@ def measure_sections(
     lps_to_index_affine: np.ndarray,
     points_lps_mm: np.ndarray,
     tangents_lps: np.ndarray,
-    radius_mm: float,
+    radius_mm,
     pixel_mm: float,
+    max_radius_mm: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Measure vessel and defect sections at every centreline point.
 
@@ -61,6 +90,13 @@ def measure_sections(
         Maps LPS ``(x, y, z, 1)`` mm to *box* indices ``(z, y, x, 1)``.
     points_lps_mm, tangents_lps : (N, 3)
         Section centres and normals.
+    radius_mm : float or (N,) float
+        Half-width of each section plane (mm).
+    pixel_mm : float
+        Pixel size of the section planes (mm).
+    max_radius_mm : float, optional
+        A section whose vessel touches the edge of its plane is measured again with this
+        half-width (default: the largest of ``radius_mm``).
 
     Returns
     -------
@@ -71,23 +107,28 @@ def measure_sections(
     n_sec = len(pts)
     out = {k: np.zeros(n_sec) for k in ("vessel", "defect", "min_d", "max_d")}
     if n_sec:
-        m = int(round(radius_mm / pixel_mm))
-        offs = (np.arange(-m, m + 1) + PIXEL_SHIFT) * pixel_mm
+        radii = np.broadcast_to(np.asarray(radius_mm, dtype=np.float64), (n_sec,))
+        r_max = float(max_radius_mm if max_radius_mm is not None else radii.max())
         u, v = plane_basis(tangents_lps)
         lin, tr = lps_to_index_affine[:3, :3], lps_to_index_affine[:3, 3]
-        c_idx = pts @ lin.T + tr
-        du, dv = u @ lin.T, v @ lin.T
+        geo = (pts @ lin.T + tr, u @ lin.T, v @ lin.T)
         vessel_f = np.ascontiguousarray(vessel, dtype=np.uint8)
-        defect_f = None if defect is None else np.ascontiguousarray(defect, dtype=np.uint8)
+        defect_f = None
+        if defect is not None and np.any(defect):
+            defect_f = np.ascontiguousarray(defect, dtype=np.uint8)
         angles = np.linspace(0.0, np.pi, N_ANGLES, endpoint=False)
         dirs = np.stack([np.cos(angles), np.sin(angles)])  # (2, A)
+        redo = []
         for a in range(0, n_sec, CHUNK_SECTIONS):
-            b = min(a + CHUNK_SECTIONS, n_sec)
-            coords = (c_idx[a:b, None, None, :]
-                      + offs[None, :, None, None] * dv[a:b, None, None, :]
-                      + offs[None, None, :, None] * du[a:b, None, None, :])
-            coords = np.moveaxis(coords, -1, 0)
-            _measure_chunk(vessel_f, defect_f, coords, m, pixel_mm, dirs, out, a)
+            sel = np.arange(a, min(a + CHUNK_SECTIONS, n_sec))
+            m = int(round(float(radii[sel].max()) / pixel_mm))
+            touched = _measure_chunk(vessel_f, defect_f, geo, sel, m, pixel_mm, dirs, out)
+            if m < int(round(r_max / pixel_mm)):
+                redo.extend(sel[touched].tolist())
+        m = int(round(r_max / pixel_mm))
+        for a in range(0, len(redo), CHUNK_SECTIONS):
+            _measure_chunk(vessel_f, defect_f, geo, np.asarray(redo[a:a + CHUNK_SECTIONS]), m,
+                           pixel_mm, dirs, out)
     px2 = pixel_mm * pixel_mm
     vessel_a = out["vessel"] * px2
     defect_a = out["defect"] * px2
@@ -104,15 +145,23 @@ def measure_sections(
     }
 
 
-def _measure_chunk(vessel, defect, coords, m, pixel_mm, dirs, out, first) -> None:
+def _measure_chunk(vessel, defect, geo, sel, m, pixel_mm, dirs, out) -> np.ndarray:
+    """Measure sections ``sel`` on planes of (2m+1)^2 pixels; True where the vessel touches the edge."""
+    c_idx, du, dv = geo
+    offs = (np.arange(-m, m + 1) + PIXEL_SHIFT) * pixel_mm
+    coords = (c_idx[sel, None, None, :]
+              + offs[None, :, None, None] * dv[sel, None, None, :]
+              + offs[None, None, :, None] * du[sel, None, None, :])
+    coords = np.moveaxis(coords, -1, 0).reshape(3, -1)
     n = 2 * m + 1
-    k = coords.shape[1]
-    samp = ndimage.map_coordinates(vessel, coords.reshape(3, -1), order=1, mode="constant",
+    k = len(sel)
+    touched = np.zeros(k, dtype=bool)
+    samp = ndimage.map_coordinates(vessel, coords, order=1, mode="constant",
                                    cval=0.0, output=np.float32, prefilter=False)
     vbin = samp.reshape(k, n, n) > 0.5
     lab, nlab = ndimage.label(vbin, structure=_STRUCT_LABEL)
     if nlab == 0:
-        return
+        return touched
     flat = lab.reshape(k, -1)
     sec, pix = np.nonzero(flat)
     ii, jj = np.divmod(pix, n)
@@ -122,22 +171,26 @@ def _measure_chunk(vessel, defect, coords, m, pixel_mm, dirs, out, first) -> Non
     chosen = np.full(k, -1, dtype=np.int64)
     chosen[secs_found] = flat[secs_found, pix[order][first_idx]]
     keep = lab == chosen[:, None, None]
-    counts = keep.reshape(k, -1).sum(axis=1)
-    out["vessel"][first:first + k] = counts
+    out["vessel"][sel] = keep.reshape(k, -1).sum(axis=1)
+    touched = (keep[:, 0, :].any(axis=1) | keep[:, -1, :].any(axis=1)
+               | keep[:, :, 0].any(axis=1) | keep[:, :, -1].any(axis=1))
     if defect is not None:
-        dsamp = ndimage.map_coordinates(defect, coords.reshape(3, -1), order=1, mode="constant",
+        dsamp = ndimage.map_coordinates(defect, coords, order=1, mode="constant",
                                         cval=0.0, output=np.float32, prefilter=False)
         dbin = (dsamp.reshape(k, n, n) > 0.5) & keep
-        out["defect"][first:first + k] = dbin.reshape(k, -1).sum(axis=1)
+        out["defect"][sel] = dbin.reshape(k, -1).sum(axis=1)
+    else:
+        out["defect"][sel] = 0
     # Feret diameters from the boundary pixels of the kept component.
     edge = keep & ~ndimage.binary_erosion(keep, structure=_STRUCT_ERODE, border_value=0)
     esec, ei, ej = np.nonzero(edge)
     if len(esec) == 0:
-        return
+        return touched
     xy = np.stack([(ej - m) * pixel_mm, (ei - m) * pixel_mm], axis=1)
     proj = xy @ dirs  # (P, A)
     secs, starts = np.unique(esec, return_index=True)
     width = (np.maximum.reduceat(proj, starts, axis=0) - np.minimum.reduceat(proj, starts, axis=0)
              + pixel_mm)
-    out["min_d"][first + secs] = width.min(axis=1)
-    out["max_d"][first + secs] = width.max(axis=1)
+    out["min_d"][sel[secs]] = width.min(axis=1)
+    out["max_d"][sel[secs]] = width.max(axis=1)
+    return touched

@@ -11,19 +11,27 @@ from scipy import ndimage
 from ..anatomy import DRAINS_INTO, LABELS, NAMES_BY_LABEL
 from ..geometry import Volume
 from .centreline import (
+    CLOSE_MM,
     centre_near,
     centred_path,
+    close_within,
     distance_mm,
     extend_to_wall,
     geodesic_mm,
     layer_centre,
+    medial_end,
+    ray_to_wall,
     resample,
     smooth_polyline,
 )
 from .result import Profile, SegmentTrace
-from .sections import measure_sections
+from .sections import measure_sections, section_radii
 
 Box = tuple[slice, slice, slice]
+
+HEART_TIP_REACH_MM = 15.0
+"""A segment's tip beyond its contact with its parent is its heart end only when it lies
+within this distance of the contact (else the contact's centre is)."""
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,11 @@ class Contact:
         return self.voxels.mean(axis=0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Ends:
     heart_idx: np.ndarray  # global index of the heart-ward end (confluence / IVC top)
     free_idx: np.ndarray   # global index of the free (upstream) end
+    fine_lps: np.ndarray   # (K, 3) smoothed centreline, free end -> heart end, LPS mm
 
 
 def grow(box: Box, shape, margin: int = 1) -> Box:
@@ -111,33 +120,67 @@ def trace_segment(
     section_radius_mm: float,
     section_pixel_mm: float,
 ) -> tuple[SegmentTrace, _Ends]:
-    """Centreline (free end -> heart end) and sections of one segment on its own mask."""
+    """Centreline (free end -> heart end) and sections of one segment on its own mask.
+
+    The mask is the segment's label closed (:func:`close_within`) over all vein voxels,
+    so the bite a tributary painted over it does not push the centreline off-centre.
+    """
     sp = grid.spacing_mm
-    g = grow(box, veins.shape, 1)
+    margin = int(np.ceil(CLOSE_MM / min(sp))) + 1
+    g = grow(box, veins.shape, margin)
     off = offset(g)
-    mask = veins[g] == LABELS[name]
-    volume_ml = float(mask.sum()) * grid.voxel_volume_ml
+    crop = veins[g]
+    own = crop == LABELS[name]
+    volume_ml = float(own.sum()) * grid.voxel_volume_ml
+    mask = close_within(own, crop > 0, sp)
     dist = distance_mm(mask, sp)
+    dist_own = distance_mm(own, sp)
     if contact is not None:
+        # free end: farthest from the confluence; heart end: the segment's own tip beyond
+        # the contact (a tributary labelled into its parent's lumen ends at its centre).
         local = contact.voxels - off
-        heart = centre_near(mask, local, sp)
-        geo = geodesic_mm(mask, local, sp)
+        free = layer_centre(own, geodesic_mm(mask, local, sp), sp)
+        heart = layer_centre(own, geodesic_mm(own, free[None], sp), sp)
+        near_mm = np.min(np.linalg.norm((local - heart) * np.asarray(sp), axis=1))
+        if near_mm > HEART_TIP_REACH_MM:
+            heart = centre_near(own, local, sp)
     else:  # the IVC (or an orphan): start from the most superior centre point
-        heart = layer_centre(mask, np.broadcast_to(patient_z_mm(grid, g), mask.shape), sp)
-        geo = geodesic_mm(mask, heart[None], sp)
-    free = layer_centre(mask, geo, sp)
+        heart = layer_centre(own, np.broadcast_to(patient_z_mm(grid, g), mask.shape), sp)
+        free = layer_centre(own, geodesic_mm(mask, heart[None], sp), sp)
     path = centred_path(dist, free, heart, sp)
     if path is None:  # heart end not reachable from the far end: should not happen
         path = np.array([free])
-    pts = grid.index_to_lps(path + off)
     to_box = lps_to_box_affine(grid, g)
-    fine = smooth_polyline(pts, smoothing_mm=smoothing_mm)
-    fine = extend_to_wall(fine, mask, to_box, start=True, end=contact is None,
+    pts = grid.index_to_lps(path + off)
+    wall = dist_own[tuple(path.T)] - 0.5 * min(sp)
+    tol = 0.5 * max(sp)
+    shape = np.array(veins.shape)
+    # Rounded ends: the centreline ends at the centre of the cap (medial axis); ends cut
+    # by the image border are prolonged to the border instead.
+    a, b = 0, len(pts)
+    on_border = [False, False]
+    if len(pts) > 2:
+        for k, (q, inward) in enumerate(((pts[0], pts[min(4, len(pts) - 1)]),
+                                         (pts[-1], pts[max(-5, -len(pts))]))):
+            tip = ray_to_wall(q, q - inward, own, to_box, max_mm=3 * max(sp))
+            tip_idx = grid.lps_to_index(tip)
+            on_border[k] = bool(np.any((tip_idx <= 0.5) | (tip_idx >= shape - 1.5)))
+            if on_border[k]:
+                continue
+            if k == 0:
+                a = medial_end(pts, wall, tip, tol_mm=tol)
+            else:
+                b = len(pts) - medial_end(pts[::-1], wall[::-1], tip, tol_mm=tol)
+    if b - a < 2:
+        a, b = 0, len(pts)
+    fine = smooth_polyline(pts[a:b], smoothing_mm=smoothing_mm)
+    fine = extend_to_wall(fine, mask, to_box, start=on_border[0], end=on_border[1],
                           max_mm=3 * max(grid.spacing_mm))
     s, p, t, length = resample(fine, step_mm=step_mm)
+    radii = section_radii(dist, to_box, p, step_mm=step_mm, max_radius_mm=section_radius_mm)
     sec = measure_sections(mask, defects[g] & mask, lps_to_index_affine=to_box,
-                           points_lps_mm=p, tangents_lps=t, radius_mm=section_radius_mm,
-                           pixel_mm=section_pixel_mm)
+                           points_lps_mm=p, tangents_lps=t, radius_mm=radii,
+                           pixel_mm=section_pixel_mm, max_radius_mm=section_radius_mm)
     conf_s = [length] if contact is not None else []
     for trib in tributaries:
         c = grid.index_to_lps(trib.centre_idx)
@@ -159,7 +202,7 @@ def trace_segment(
                        mean_diameter_mm=mean_d, profile=prof,
                        drains_into=contact.parent if contact is not None else None,
                        confluence_lps_mm=conf_lps)  # type: ignore[arg-type]
-    return seg, _Ends(heart_idx=heart + off, free_idx=free + off)
+    return seg, _Ends(heart_idx=heart + off, free_idx=free + off, fine_lps=fine)
 
 
 def segment_graph(segments: list[SegmentTrace]) -> nx.Graph:
