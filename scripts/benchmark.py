@@ -132,6 +132,100 @@ def bench_load(args: argparse.Namespace) -> bool:
     return faster and lean
 
 
+# A child process that generates one phantom and reports wall time, CPU time and the
+# whole-process peak RSS (the target is on the whole process, imports included).
+_PHANTOM_CHILD = r"""
+import json, os, resource, sys, time
+from vascseg.phantom import PhantomSpec, generate_phantom
+shape = tuple(int(v) for v in sys.argv[1].split(","))
+spacing = tuple(float(v) for v in sys.argv[2].split(","))
+seed = int(sys.argv[3])
+def peak_kb():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+cpu0 = time.process_time()
+t0 = time.perf_counter()
+p = generate_phantom(PhantomSpec(seed=seed, shape_zyx=shape, spacing_zyx_mm=spacing))
+wall = time.perf_counter() - t0
+print(json.dumps({"wall_s": wall, "cpu_s": time.process_time() - cpu0, "peak_mb": peak_kb() / 1024,
+                  "load1": os.getloadavg()[0], "shape": list(p.volume.shape),
+                  "vein_voxels": int((p.veins > 0).sum())}))
+"""
+
+PHANTOM_SHAPE_ZYX = (400, 512, 512)
+PHANTOM_SPACING_ZYX_MM = (0.875, 0.625, 0.625)
+"""512 x 512 x 400 at 0.625 mm in-plane / 0.875 mm slices: the default field of view
+(kidneys to groin, 320 x 320 x 350 mm)."""
+PHANTOM_TARGET_S = 60.0
+PHANTOM_TARGET_MB = 4096.0
+
+
+@section("phantom")
+def bench_phantom(args: argparse.Namespace) -> bool:
+    """Generate a 512x512x400 CT phantom (vascseg.phantom.generate_phantom) in a fresh process."""
+    runs = []
+    for k in range(args.repeats):
+        cmd = [sys.executable, "-c", _PHANTOM_CHILD, ",".join(map(str, PHANTOM_SHAPE_ZYX)),
+               ",".join(map(str, PHANTOM_SPACING_ZYX_MM)), str(k)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        r = runs[-1]
+        print(f"  seed {k}: wall {r['wall_s']:.1f} s, cpu {r['cpu_s']:.1f} s, peak RSS "
+              f"{r['peak_mb']:.0f} MiB (load average {r['load1']:.1f})")
+    wall = statistics.median(r["wall_s"] for r in runs)
+    cpu = statistics.median(r["cpu_s"] for r in runs)
+    peak = max(r["peak_mb"] for r in runs)
+    fast, lean = wall < PHANTOM_TARGET_S, peak < PHANTOM_TARGET_MB
+    print(f"  median of {len(runs)}: wall {wall:.1f} s, cpu {cpu:.1f} s; max peak RSS {peak:.0f} MiB")
+    print(f"  target: wall < {PHANTOM_TARGET_S:.0f} s: {'PASS' if fast else 'FAIL'}; "
+          f"peak < {PHANTOM_TARGET_MB / 1024:.0f} GiB: {'PASS' if lean else 'FAIL'}")
+    return fast and lean
+
+
+_TRACE_CHILD = r"""
+import json, sys, time
+from vascseg.config import Config
+from vascseg.phantom import PhantomSpec, generate_phantom
+from vascseg.trace import trace_routes
+from vascseg.measure import measure_routes
+ph = generate_phantom(PhantomSpec(seed=int(sys.argv[1]), shape_zyx=(400, 512, 512)))
+def peak_kb():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+base_kb = peak_kb()
+cfg = Config(progress="off")
+t0 = time.perf_counter()
+tr = trace_routes(ph.veins, ph.defects, ph.volume, cfg)
+me = measure_routes(tr, ph.defects, ph.volume, cfg)
+wall = time.perf_counter() - t0
+print(json.dumps({"wall_s": wall, "peak_above_baseline_mb": (peak_kb() - base_kb) / 1024,
+                  "peak_total_mb": peak_kb() / 1024, "routes": len(tr.routes)}))
+"""
+
+
+@section("trace")
+def bench_trace(args: argparse.Namespace) -> bool:
+    """Trace + measure the true labels of a 512x512x400 phantom (target well under 20 s)."""
+    runs = []
+    for k in range(args.repeats):
+        out = subprocess.run([sys.executable, "-c", _TRACE_CHILD, str(300 + k)], check=True,
+                             capture_output=True, text=True, timeout=1200)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    wall = statistics.median(r["wall_s"] for r in runs)
+    peak = statistics.median(r["peak_above_baseline_mb"] for r in runs)
+    total = statistics.median(r["peak_total_mb"] for r in runs)
+    print(f"  phantom 512x512x400, {runs[0]['routes']} routes, median of {args.repeats} fresh processes")
+    print(f"  trace+measure {wall:.1f} s, peak +{peak:.0f} MiB above the loaded labels ({total:.0f} MiB total)")
+    ok = wall < 20.0 and total < 4096
+    print(f"  target: < 20 s and < 4 GiB: {'PASS' if ok else 'FAIL'}")
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", action="append", choices=sorted(SECTIONS), help="run only these sections")

@@ -168,3 +168,50 @@ def test_read_only_input_is_fine(series_dir, tmp_path):
     finally:
         for p in [ro, *ro.iterdir()]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
+
+
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_missing_requirements_skip_locally_fail_under_ci(monkeypatch, tmp_path, ci):
+    from conftest import require_module, require_tool
+
+    monkeypatch.setenv("CI", ci)
+    expected = pytest.fail.Exception if ci else pytest.skip.Exception
+    for call in (lambda: require(tmp_path / "absent"), lambda: require_module("vascseg_no_such_module"),
+                 lambda: require_tool("vascseg-no-such-tool")):
+        with pytest.raises(expected):
+            call()
+
+
+def _csa(tags: dict[str, list[str]]) -> bytes:
+    """A minimal Siemens CSA2 header holding ``tags``."""
+    import struct
+
+    out = b"SV10\4\3\2\1" + struct.pack("<II", len(tags), 77)
+    for name, values in tags.items():
+        out += struct.pack("<64si4siii", name.encode(), 1, b"FD", 4, len(values), 77)
+        for v in values:
+            data = v.encode() + b"\0"
+            out += struct.pack("<4i", len(data), len(data), 77, len(data)) + data + b"\0" * (-len(data) % 4)
+    return out
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_mosaic_tiles_follow_the_csa_slice_normal(sign):
+    from vascseg.io._mosaic import mosaic_layout, read_csa_tags, untile
+
+    ds = pydicom.Dataset()
+    ds.Rows, ds.Columns = 12, 12  # 3 x 3 grid of 4 x 4 tiles, 7 used
+    ds.add_new((0x0029, 0x1010), "OB", _csa({"NumberOfImagesInMosaic": ["7"],
+                                              "SliceNormalVector": ["0", "0", str(float(sign))]}))
+    assert read_csa_tags(ds[0x0029, 0x1010].value)["NumberOfImagesInMosaic"] == ["7"]
+    lay = mosaic_layout(ds, ipp_lps_mm=(-10.0, -20.0, 5.0), iop=(1, 0, 0, 0, 1, 0),
+                        pixel_spacing_mm=(2.0, 3.0), slice_step_mm=2.5)
+    assert (lay.n_tiles, lay.grid, lay.tile_rows, lay.tile_cols) == (7, 3, 4, 4)
+    # tile 0 starts half the size difference (4 px) in from the mosaic corner, along rows and columns
+    np.testing.assert_allclose(lay.positions_lps_mm[0], (-10 + 4 * 3.0, -20 + 4 * 2.0, 5.0))
+    np.testing.assert_allclose(np.diff(lay.positions_lps_mm[:, 2]), sign * 2.5)
+    mosaic = np.arange(144).reshape(12, 12)
+    tiles = untile(mosaic, 7, 3)
+    assert tiles.shape == (7, 4, 4)
+    np.testing.assert_array_equal(tiles[4], mosaic[4:8, 4:8])
+    np.testing.assert_array_equal(tiles[6], mosaic[8:12, 0:4])

@@ -106,6 +106,7 @@ def test_layers_carry_physical_transform_axial(phantom):
     np.testing.assert_allclose(d_lay.colormap.map(np.array([1]))[0, :3], np.array(DEFECT_COLOUR) / 255, atol=1e-3)
 
 
+@pytest.mark.filterwarnings("ignore:Non-orthogonal slicing:UserWarning")
 def test_layers_carry_affine_for_oblique_grid():
     from napari.layers import Layer
 
@@ -230,6 +231,11 @@ def test_widget_point_lands_on_voxel(review, phantom, tmp_path):
     veins = widget.layer("veins")
     assert tuple(np.round(veins.world_to_data(pts.data_to_world(pts.data[0]))).astype(int)) == k
     assert veins.data[k] == LABELS["ivc"]
+    pts.selected_data = {0}
+    widget.landmark_combo.setCurrentText("renal_vein_left")  # renames the selected point
+    assert list(pts.features["name"]) == ["renal_vein_left"]
+    assert pts.feature_defaults["name"][0] == "renal_vein_left"
+    widget.landmark_combo.setCurrentText("ivc")
     (lm,) = widget.landmarks()
     assert lm.name == "ivc"
     np.testing.assert_allclose(lm.lps_mm, lps, atol=1e-6)
@@ -330,6 +336,30 @@ def test_save_revision_keeps_original(review, run_dir):
     _click_and_wait(widget.save_btn, widget, qtbot)
     assert widget.last_revision.name.startswith("002-")
     assert _hashes(run_dir) == before
+
+
+def test_run_pipeline_in_worker(make_napari_viewer, qtbot, run_template, phantom):
+    from vascseg.napari._widget import ReviewWidget
+
+    viewer = make_napari_viewer()
+    viewer.open(str(run_template.parent / "src" / "image.nii.gz"), plugin="vascseg")
+    assert [L.layer_role(x) for x in viewer.layers] == ["image", "landmarks"]
+    widget = ReviewWidget(viewer, config=_fast_config())
+    viewer.window.add_dock_widget(widget)
+    k = np.argwhere(phantom.veins == LABELS["ivc"])[len(np.argwhere(phantom.veins == LABELS["ivc"])) // 2]
+    pts = widget.layer("landmarks")
+    widget.landmark_combo.setCurrentText("ivc")
+    widget.place_landmarks()
+    pts.add(k.astype(float))
+    stages = []
+    widget.progress_changed.connect(lambda st, f: stages.append((st, f)))
+    _click_and_wait(widget.run_btn, widget, qtbot)
+    assert [st for st, _ in stages][:2] == ["segment", "trace"] and stages[-1][1] == 1.0
+    assert widget.progress.value() == 100
+    assert widget.result is not None and "ivc" in widget.result.segmentation.found
+    roles = [L.layer_role(x) for x in viewer.layers]
+    assert {"veins", "defects", "route", "lesions"} <= set(roles)
+    assert widget.table.rowCount() >= 1 and widget.route_combo.currentText() == ROUTE
 
 
 # ----------------------------------------------------------------------------- CLI

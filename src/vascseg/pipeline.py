@@ -158,7 +158,7 @@ def write_outputs(result: Result, out_dir: str | Path, *, source_path: str | Pat
         "veins": write_volume_nifti(r.segmentation.veins.astype(np.uint8), r.volume, out / "veins.nii.gz"),
         "defects": write_volume_nifti(r.segmentation.defects.astype(np.uint8), r.volume, out / "defects.nii.gz"),
     }
-    write_route_csvs(r.trace, out / "routes")
+    write_route_csvs(r.trace, out)  # writes out/routes/<route>.csv
     paths["routes"] = out / "routes"
     paths["html"] = write_html(r.report, r.trace, r.measure, r.volume, r.segmentation.veins,
                                r.segmentation.defects, out / "report.html")

@@ -8,6 +8,11 @@ from ..config import Config
 from ..trace import Profile, RouteTrace, TraceResult
 from .result import Stenosis
 
+ZONE_MARGIN_MM = 3.0
+"""Route sections count for the narrowest diameter from this far outside a confluence zone
+(:attr:`vascseg.trace.RouteTrace.confluence_zones_mm`): the zone already spans the part
+cut by the joining vein, and a compression (May-Thurner) lies right next to it."""
+
 
 def usable_sections(profile: Profile, length_mm: float, margin_mm: float) -> np.ndarray:
     """Sections farther than ``margin_mm`` from any confluence and from both centreline ends.
@@ -47,14 +52,18 @@ def measure_stenosis(route: RouteTrace, trace: TraceResult, config: Config,
     ref_d = float(np.median(rp.equivalent_diameter_mm[ok]))
     prof = route.profile
     on = np.isin(prof.segment, list(rdef.stenosis_segments)) if len(prof) else np.zeros(0, bool)
-    cand = on & usable_sections(prof, route.length_mm, margin) & np.isfinite(prof.min_diameter_mm)
+    cand = on & usable_sections(prof, route.length_mm, ZONE_MARGIN_MM) & np.isfinite(prof.min_diameter_mm)
     if not cand.any():
         warnings.append(f"route {route.name}: stenosis segment(s) {', '.join(rdef.stenosis_segments)} "
                         f"not traced or shorter than twice the confluence margin; no stenosis measured")
         return None
+    # Median of 3 neighbouring sections: a single section's caliper on a voxelised mask is
+    # noisy, and the minimum of noisy values is biased low.
+    dm = prof.min_diameter_mm
+    smooth = np.nanmedian(np.stack([np.r_[dm[:1], dm[:-1]], dm, np.r_[dm[1:], dm[-1:]]]), axis=0)
     idx = np.nonzero(cand)[0]
-    i = int(idx[np.argmin(prof.min_diameter_mm[idx])])
-    dmin = float(prof.min_diameter_mm[i])
+    i = int(idx[np.argmin(smooth[idx])])
+    dmin = float(smooth[i])
     pct = 100.0 * (1.0 - dmin / ref_d)
     thr = config.measure.stenosis_threshold_pct
     return Stenosis(min_diameter_mm=dmin, at_mm=float(prof.s_mm[i]), segment=str(prof.segment[i]),

@@ -6,8 +6,15 @@ series) and ``out_dir/truth/`` (``truth_veins.nii.gz``, ``truth_defects.nii.gz``
 ``truth_arteries.nii.gz`` and ``truth.json``).
 """
 
-from ._generate import (DEFAULT_SHAPE_ZYX, DEFAULT_SPACING_ZYX_MM, PATTERNS, Phantom, PhantomSpec,
-                        PhantomSpecError, generate_phantom)
+from ._generate import (
+    DEFAULT_SHAPE_ZYX,
+    DEFAULT_SPACING_ZYX_MM,
+    PATTERNS,
+    Phantom,
+    PhantomSpec,
+    PhantomSpecError,
+    generate_phantom,
+)
 from ._output import PhantomOutputError, is_phantom_output, write_phantom
 
 __all__ = ["DEFAULT_SHAPE_ZYX", "DEFAULT_SPACING_ZYX_MM", "PATTERNS", "Phantom", "PhantomOutputError",

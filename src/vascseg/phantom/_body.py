@@ -7,6 +7,8 @@ ones): fat < muscles < organs < bowel < bones; the vessels are painted afterward
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ._curves import Tube, perpendicular, spline_tube
@@ -151,12 +153,31 @@ def paint_bowel(cv: Canvas, rng: np.random.Generator, shift: np.ndarray, tree: V
                 break
     for n, (t, stool) in enumerate(loops):
         level = float(t.points[:, 1].min() + rng.uniform(0.1, 0.6) * 2 * t.radius.mean())
-        for f in tube_fields(cv.grid, t):
-            cv.blend(f.sl, f.sd, "bowel_wall")
         seed = int(rng.integers(2**31))
-        for f in tube_fields(cv.grid, t, shrink_mm=2.5):
-            cv.blend(f.sl, f.sd, _bowel_content(cv, f, level, seed + n, stool))
+        for f, inner in _shell_fields(cv, t, 2.5):
+            if f is not None:
+                cv.blend(f.sl, f.sd, "bowel_wall")
+            if inner is not None:
+                cv.blend(inner.sl, inner.sd, _bowel_content(cv, inner, level, seed + n, stool))
     return len(loops)
+
+
+def _shell_fields(cv: Canvas, tube: Tube, thickness_mm: float):
+    """Yield (outer, inner) fields of a tube and of the tube shrunk by ``thickness_mm``; paint
+    the outer one before the inner one. Inner is None where the shell comes first.
+
+    A round tube's shrunk field is its own plus ``thickness_mm`` (same nearest samples), so
+    one distance evaluation serves both; flattened tubes are evaluated twice (all outer
+    chunks first, then all inner ones).
+    """
+    if tube.flattened:
+        for f in tube_fields(cv.grid, tube):
+            yield f, None
+        for g in tube_fields(cv.grid, tube, shrink_mm=thickness_mm):
+            yield None, g
+        return
+    for f in tube_fields(cv.grid, tube):
+        yield f, replace(f, sd=f.sd + np.float32(thickness_mm))
 
 
 def _shelled(cv: Canvas, solid, *, cortex_mm: float = 2.5) -> None:
@@ -165,10 +186,11 @@ def _shelled(cv: Canvas, solid, *, cortex_mm: float = 2.5) -> None:
 
 
 def _shelled_tube(cv: Canvas, tube: Tube, *, cortex_mm: float = 2.5) -> None:
-    for f in tube_fields(cv.grid, tube):
-        cv.blend(f.sl, f.sd, "bone_cortex")
-    for f in tube_fields(cv.grid, tube, shrink_mm=cortex_mm):
-        cv.blend(f.sl, f.sd, "bone_marrow")
+    for f, inner in _shell_fields(cv, tube, cortex_mm):
+        if f is not None:
+            cv.blend(f.sl, f.sd, "bone_cortex")
+        if inner is not None:
+            cv.blend(inner.sl, inner.sd, "bone_marrow")
 
 
 def paint_bones(cv: Canvas, rng: np.random.Generator, shift: np.ndarray) -> None:

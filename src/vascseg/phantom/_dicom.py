@@ -1,6 +1,6 @@
 """A phantom's image as a standards-valid DICOM series (CT or MR Image Storage).
 
-One single-frame file per axial slice, explicit VR little endian or RLE Lossless. Patient
+One single-frame file per axial slice: RLE Lossless, JPEG 2000 lossless or uncompressed. Patient
 data are made up ("Phantom^Vascseg", "PHANTOM-<seed>") and every UID is derived from the
 spec through :func:`pydicom.uid.generate_uid` with fixed entropy sources, so writing the
 same phantom twice gives byte-identical files.
@@ -214,9 +214,9 @@ def write_dicom_series(volume: Volume, spec, folder: str | Path, *, compression:
         ds.SliceLocation = _ds(float(pos @ normal))
         plane = np.ascontiguousarray(stored[k])
         if compression == "rle":
-            ds.compress(RLELossless, plane, encoding_plugin="pydicom")
+            ds.compress(RLELossless, plane, encoding_plugin="pydicom", generate_instance_uid=False)
         elif compression == "jpeg2000":
-            ds.compress(JPEG2000Lossless, plane)
+            ds.compress(JPEG2000Lossless, plane, generate_instance_uid=False)
         else:
             ds.PixelData = plane.tobytes()
         path = folder / f"IM{k + 1:05d}.dcm"

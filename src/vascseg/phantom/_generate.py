@@ -12,8 +12,7 @@ from ..anatomy import DEFAULT_ROUTES, LABELS, ROUTES_BY_NAME
 from ..errors import InputError
 from ..geometry import AXIAL_DIRECTION, Volume
 from . import _body, _truth
-from ._lesions import (dilate, defect_tubes, place_lesions, route_geometry,
-                       segment_intervals)
+from ._lesions import defect_tubes, dilate, place_lesions, route_geometry, segment_intervals
 from ._paint import Grid, signed_distance, tube_fields
 from ._render import Canvas, finish, texture, tissue_table
 from ._vessels import build_vessels, compress_left_civ, separate_arteries, separate_veins

@@ -18,6 +18,10 @@ from ._curves import Tube
 CHUNK_VOXELS = 1_500_000
 """Largest number of voxels evaluated at once."""
 
+SLAB_MM = 8.0
+"""Tubes are evaluated in z-slabs this thick, each in the in-plane box of the centreline
+samples that can reach it (a long oblique tube never fills its whole bounding box)."""
+
 PARALLEL_QUERY_POINTS = 200_000
 """Nearest-neighbour queries with fewer points run on one thread (thread start-up costs more)."""
 
@@ -66,6 +70,10 @@ class Grid:
         box = self.box(lo_lps, hi_lps)
         if box is None:
             return
+        yield from self.box_chunks(box)
+
+    def box_chunks(self, box) -> Iterator[tuple[Slices, np.ndarray]]:
+        """Yield (slices, points (n, 3) LPS float64) over index ranges ((z0, z1), ...)."""
         (z0, z1), (y0, y1), (x0, x1) = box
         plane = (y1 - y0) * (x1 - x0)
         nz = max(CHUNK_VOXELS // max(plane, 1), 1)
@@ -77,6 +85,23 @@ class Grid:
             zz, yy, xx = np.meshgrid(zs, ys, xs, indexing="ij")
             pts = np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1)
             yield (slice(za, zb), slice(y0, y1), slice(x0, x1)), pts
+
+    def axes_mm(self, sl: Slices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """LPS z (Z', 1, 1), y (1, Y', 1) and x (1, 1, X') mm (float64) of the voxels in ``sl``."""
+        zs = self.axis_mm(0, sl[0].start, sl[0].stop)[:, None, None]
+        ys = self.axis_mm(1, sl[1].start, sl[1].stop)[None, :, None]
+        xs = self.axis_mm(2, sl[2].start, sl[2].stop)[None, None, :]
+        return zs, ys, xs
+
+    def slab_boxes(self, lo_lps, hi_lps) -> Iterator[Slices]:
+        """Slices of a box in z-slabs of at most :data:`CHUNK_VOXELS` voxels (no points)."""
+        box = self.box(lo_lps, hi_lps)
+        if box is None:
+            return
+        (z0, z1), (y0, y1), (x0, x1) = box
+        nz = max(CHUNK_VOXELS // max((y1 - y0) * (x1 - x0), 1), 1)
+        for za in range(z0, z1, nz):
+            yield (slice(za, min(za + nz, z1)), slice(y0, y1), slice(x0, x1))
 
 
 @dataclass
@@ -101,15 +126,34 @@ def tube_fields(grid: Grid, tube: Tube, *, pad_mm: float = 3.0, shrink_mm: float
     pts_c = tube.points if offset is None else tube.points + offset
     rad = (tube.radius if radius is None else radius) - shrink_mm
     rmax = float(rad.max())
-    lo = pts_c.min(axis=0) - rmax - pad_mm
-    hi = pts_c.max(axis=0) + rmax + pad_mm
+    reach = rad + pad_mm
+    box = grid.box(pts_c.min(axis=0) - rmax - pad_mm, pts_c.max(axis=0) + rmax + pad_mm)
+    if box is None:
+        return
     tree = cKDTree(pts_c)
-    for sl, pts in grid.chunks(lo, hi):
-        shape = tuple(s.stop - s.start for s in sl)
-        d, idx, sd = signed_distance(tube, pts, tree=tree, centre=pts_c, radius=rad,
-                                     cutoff=rmax + pad_mm)
-        yield TubeField(sl, pts, d.astype(np.float32).reshape(shape), idx.reshape(shape),
-                        sd.astype(np.float32).reshape(shape))
+    (z0, z1), (y_lo, y_hi), (x_lo, x_hi) = box
+    zs = grid.axis_mm(0)
+    step = max(int(SLAB_MM / grid.spacing[0]), 1)
+    for za in range(z0, z1, step):
+        zb = min(za + step, z1)
+        # only centreline samples that can reach this slab decide its in-plane box
+        near = (pts_c[:, 2] + reach >= zs[za]) & (pts_c[:, 2] - reach <= zs[zb - 1])
+        if not near.any():
+            continue
+        q, r = pts_c[near], reach[near, None]
+        sub = grid.box(np.min(q - r, axis=0), np.max(q + r, axis=0))
+        if sub is None:
+            continue
+        (y0, y1), (x0, x1) = (max(sub[1][0], y_lo), min(sub[1][1], y_hi)), \
+            (max(sub[2][0], x_lo), min(sub[2][1], x_hi))
+        if y1 <= y0 or x1 <= x0:
+            continue
+        for sl, pts in grid.box_chunks(((za, zb), (y0, y1), (x0, x1))):
+            shape = tuple(s.stop - s.start for s in sl)
+            d, idx, sd = signed_distance(tube, pts, tree=tree, centre=pts_c, radius=rad,
+                                         cutoff=rmax + pad_mm)
+            yield TubeField(sl, pts, d.astype(np.float32).reshape(shape), idx.reshape(shape),
+                            sd.astype(np.float32).reshape(shape))
 
 
 def signed_distance(tube: Tube, pts: np.ndarray, *, tree: cKDTree | None = None,
@@ -163,17 +207,27 @@ class Ellipsoid:
     rot: np.ndarray
 
     def fields(self, grid: Grid, *, shrink_mm: float = 0.0, pad_mm: float = 3.0
-               ) -> Iterator[tuple[Slices, np.ndarray, np.ndarray]]:
+               ) -> Iterator[tuple[Slices, np.ndarray]]:
+        """Yield (slices, signed distance (Z', Y', X') float32 mm) over the bounding box."""
         semi = np.maximum(np.asarray(self.semi, dtype=np.float64) - shrink_mm, 0.5)
         ext = np.abs(self.rot) @ semi + pad_mm
-        for sl, pts in grid.chunks(self.centre - ext, self.centre + ext):
-            shape = tuple(s.stop - s.start for s in sl)
-            u = (pts - self.centre) @ self.rot
-            w = u / semi
-            q = np.linalg.norm(w, axis=1)
-            gn = np.linalg.norm(w / semi, axis=1) / np.maximum(q, 1e-9)
-            sd = np.where(q > 1e-9, (q - 1.0) / np.maximum(gn, 1e-9), -semi.min())
-            yield sl, pts, sd.astype(np.float32).reshape(shape)
+        scaled = self.rot / semi[None, :]  # LPS offset -> unit-sphere coordinates
+        f32 = np.float32
+        for sl in grid.slab_boxes(self.centre - ext, self.centre + ext):
+            zs, ys, xs = grid.axes_mm(sl)
+            off = ((xs - self.centre[0]).astype(f32), (ys - self.centre[1]).astype(f32),
+                   (zs - self.centre[2]).astype(f32))
+            q2 = np.zeros(tuple(s.stop - s.start for s in sl), dtype=f32)
+            g2 = np.zeros_like(q2)
+            for k in range(3):  # w_k = u_k / semi_k, separable in x, y, z
+                w = off[0] * f32(scaled[0, k]) + off[1] * f32(scaled[1, k]) + off[2] * f32(scaled[2, k])
+                w2 = w * w
+                q2 += w2
+                g2 += w2 * f32(1.0 / semi[k] ** 2)
+            q = np.sqrt(q2)
+            gn = np.sqrt(g2) / np.maximum(q, f32(1e-9))
+            sd = np.where(q > 1e-9, (q - f32(1.0)) / np.maximum(gn, f32(1e-9)), f32(-semi.min()))
+            yield sl, sd.astype(f32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -186,19 +240,21 @@ class Cylinder:
     half_height: float
 
     def fields(self, grid: Grid, *, shrink_mm: float = 0.0, pad_mm: float = 3.0
-               ) -> Iterator[tuple[Slices, np.ndarray, np.ndarray]]:
+               ) -> Iterator[tuple[Slices, np.ndarray]]:
+        """Yield (slices, signed distance (Z', Y', X') float32 mm) over the bounding box."""
         ax, ay = max(self.ax - shrink_mm, 0.5), max(self.ay - shrink_mm, 0.5)
         hh = max(self.half_height - shrink_mm, 0.5)
         ext = np.array([ax, ay, hh]) + pad_mm
-        for sl, pts in grid.chunks(self.centre - ext, self.centre + ext):
-            shape = tuple(s.stop - s.start for s in sl)
-            u = pts - self.centre
-            wx, wy = u[:, 0] / ax, u[:, 1] / ay
+        f32 = np.float32
+        for sl in grid.slab_boxes(self.centre - ext, self.centre + ext):
+            zs, ys, xs = grid.axes_mm(sl)
+            wx = ((xs - self.centre[0]) / ax).astype(f32)
+            wy = ((ys - self.centre[1]) / ay).astype(f32)
             q = np.sqrt(wx * wx + wy * wy)
-            gn = np.sqrt((wx / ax) ** 2 + (wy / ay) ** 2) / np.maximum(q, 1e-9)
-            sd_xy = np.where(q > 1e-9, (q - 1.0) / np.maximum(gn, 1e-9), -min(ax, ay))
-            sd = np.maximum(sd_xy, np.abs(u[:, 2]) - hh)
-            yield sl, pts, sd.astype(np.float32).reshape(shape)
+            gn = np.sqrt((wx / f32(ax)) ** 2 + (wy / f32(ay)) ** 2) / np.maximum(q, f32(1e-9))
+            sd_xy = np.where(q > 1e-9, (q - f32(1.0)) / np.maximum(gn, f32(1e-9)), f32(-min(ax, ay)))
+            sd_z = (np.abs(zs - self.centre[2]) - hh).astype(f32)
+            yield sl, np.maximum(sd_xy, sd_z).astype(f32, copy=False)
 
 
 def rotation(axis_a: np.ndarray, axis_b: np.ndarray) -> np.ndarray:

@@ -67,10 +67,12 @@ def texture(points: np.ndarray, seed: int, *, wavelength_mm: tuple[float, float]
     """Smooth heterogeneous texture in [-1, 1] at LPS points (sum of random plane waves)."""
     r = np.random.default_rng(seed)
     out = np.zeros(len(points), dtype=np.float32)
+    # float32 phases: coordinates within +-500 mm lose < 1e-4 rad
+    pts = np.asarray(points, dtype=np.float32)
     for _ in range(n_waves):
         k = r.normal(size=3)
         k *= 2 * np.pi / (np.linalg.norm(k) * r.uniform(*wavelength_mm))
-        out += np.cos(points @ k + r.uniform(0, 2 * np.pi)).astype(np.float32)
+        out += np.cos(pts @ k.astype(np.float32) + np.float32(r.uniform(0, 2 * np.pi)))
     return out / np.float32(np.sqrt(n_waves / 2.0) * 2.0)
 
 
@@ -103,7 +105,7 @@ class Canvas:
 
     def paint(self, solid, value, *, shrink_mm: float = 0.0) -> None:
         """Paint an Ellipsoid/Cylinder (anything with ``fields``)."""
-        for sl, _pts, sd in solid.fields(self.grid, shrink_mm=shrink_mm):
+        for sl, sd in solid.fields(self.grid, shrink_mm=shrink_mm):
             self.blend(sl, sd, value)
 
 

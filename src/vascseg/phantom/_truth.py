@@ -119,7 +119,7 @@ def build_truth(spec, grid: Grid, tree: VesselTree, geoms: dict[str, RouteGeom],
         runs = defect_runs(geom, defects, clip, MIN_LESION_MM)
         lesions = [_lesion(geom, lo, hi) for lo, hi in runs]
         pattern = "none" if not lesions else ("continuous" if len(lesions) == 1 else "discontinuous")
-        gaps = [_r(b["start_mm"] - a["end_mm"], 2) for a, b in zip(lesions, lesions[1:])]
+        gaps = [_r(b["start_mm"] - a["end_mm"], 2) for a, b in zip(lesions, lesions[1:], strict=False)]
         routes[route.name] = {
             "segments": list(route.segments),
             "segment_start_mm": {p.segment: _r(p.route_s0, 2) for p in geom.pieces},

@@ -38,6 +38,11 @@ VESSEL_CORE_MIN = 0.15
 VESSEL_CORE_REACH_MM = 3.0
 """Bright voxels this close to a vessel core belong to the vessel (edges, bifurcations)."""
 
+ORGAN_BALL_MM = 13.0
+"""Bright regions a ball of this radius fits in are organs (the IVC's radius is 10-12 mm)."""
+ORGAN_MARGIN_MM = 3.0
+"""...and bright voxels this close to them too (their partial-volume rims)."""
+
 MIN_CORE_ML = 0.15
 """A bright component is a vessel when at least this much of it is tubular (vesselness core)."""
 
@@ -137,7 +142,7 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
     else:
         v = vesselness(smooth, sp, mask=bright, c=60.0)
         core = v > VESSEL_CORE_MIN
-        organs = thick_regions(bright, sp, cfg.vessel_radius_max_mm)
+        organs = thick_regions(bright, sp, ORGAN_BALL_MM, margin_mm=ORGAN_MARGIN_MM)
         import edt
         near = edt.edt(~core, anisotropy=tuple(float(s) for s in sp), parallel=2) <= VESSEL_CORE_REACH_MM
         vessels = tubular_components(bright & ~organs & near, core, sp, min_core_ml=MIN_CORE_ML)
@@ -156,16 +161,22 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
             reason = "; ".join(seed_notes) or "no enhanced IVC found"
             return Segmentation(np.zeros(volume.shape, np.uint8), zeros, zeros,
                                 vessels, {n: reason for n in VEIN_NAMES}, tuple(warnings))
-        # lumen plus the hypodense tissue its contrast wraps around, for every vessel: a
-        # filling defect can disconnect a vein's lumen from the IVC
+        # veins and arteries by their seeds; vessels connected to neither may be veins cut
+        # off from the IVC by a filling defect: the envelope (lumen plus the hypodense tissue
+        # its contrast wraps around) reconnects them, but never across an artery.
+        veins_l, arteries = split_veins_arteries(vessels, sp, ivc_seed, aorta_seed)
         radius = min(cfg.vessel_radius_max_mm * 0.75, 12.0)
-        env_all = vein_envelope(vessels, smooth, sp, radius_mm=radius,
-                                defect_min=cfg.ct_defect_min_hu, lumen_min=cfg.ct_lumen_min_hu)
-        env = split_veins_arteries(env_all, sp, ivc_seed, aorta_seed)
+        env_all = vein_envelope(vessels & ~arteries, smooth, sp, radius_mm=radius,
+                                defect_min=cfg.ct_defect_min_hu, lumen_min=cfg.ct_lumen_min_hu,
+                                avoid=arteries)
+        lab, _ = ndi.label(env_all, structure=np.ones((3, 3, 3)))
+        ids = np.unique(lab[ivc_seed & env_all])
+        env = np.isin(lab, ids[ids > 0])
         lumen = vessels & env
+        arteries_l = arteries
         arteries = vessels & ~env
         if _stages is not None:
-            _stages.update(bright=bright, organs=organs, vessels=vessels, env_all=env_all, env=env,
+            _stages.update(bright=bright, organs=organs, vessels=vessels, env_all=env_all, env=env, veins_l=veins_l, arteries_l=arteries_l,
                            ivc_seed=ivc_seed, aorta_seed=aorta_seed, smooth=smooth)
         if prior_veins is not None:
             env = env | (prior_veins & ~arteries)

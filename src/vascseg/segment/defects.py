@@ -33,8 +33,12 @@ def closing_mm(mask: np.ndarray, radius_mm: float, spacing_mm) -> np.ndarray:
 
 
 def vein_envelope(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, radius_mm: float,
-                  defect_min: float, lumen_min: float) -> np.ndarray:
-    """Lumen plus the soft-tissue voxels inside its concavities (bool, same shape)."""
+                  defect_min: float, lumen_min: float, avoid: np.ndarray | None = None) -> np.ndarray:
+    """Lumen plus the soft-tissue voxels inside its concavities (bool, same shape).
+
+    ``avoid``: voxels (arteries) the envelope must not take, nor any voxel nearer to them
+    than to ``lumen``.
+    """
     if not lumen.any():
         return lumen.copy()
     sl = ndi.find_objects(lumen.astype(np.uint8))[0]
@@ -44,7 +48,11 @@ def vein_envelope(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, radius_m
     lum = lumen[sl]
     closed = closing_mm(lum, radius_mm, spacing_mm)
     soft = (smooth[sl] >= defect_min) & (smooth[sl] < lumen_min)
-    env = lum | (closed & soft)
+    add = closed & soft
+    if avoid is not None and avoid[sl].any():
+        nearer_artery = _edt_mm(~avoid[sl], spacing_mm) < _edt_mm(~lum, spacing_mm)
+        add &= ~nearer_artery & ~avoid[sl]
+    env = lum | add
     # partial-volume rim between lumen and fat is not a defect but is vessel
     out = np.zeros_like(lumen)
     out[sl] = env

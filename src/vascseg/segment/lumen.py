@@ -75,17 +75,46 @@ def body_mask(image: np.ndarray) -> np.ndarray:
     return m
 
 
+MARROW_SPAN_MM = 30.0
+"""Bright voxels with cortical bone on both sides along an axis within this span are marrow."""
+
+
+def _span_between(cort: np.ndarray, axis: int, step_mm: float) -> np.ndarray:
+    """Distance (mm) between the nearest cortex before and after each voxel along ``axis``."""
+    n = cort.shape[axis]
+    shape = [1, 1, 1]
+    shape[axis] = n
+    idx = np.arange(n).reshape(shape)
+    big = 10 * n
+    before = np.where(cort, idx, -big)
+    np.maximum.accumulate(before, axis=axis, out=before)
+    after = np.flip(np.where(cort, idx, 2 * big), axis=axis)
+    after = np.flip(np.minimum.accumulate(after, axis=axis), axis=axis)
+    return (after - before).astype(np.float32) * step_mm
+
+
 def bone_mask(smooth: np.ndarray, spacing_mm) -> np.ndarray:
-    """Cortical bone and what it encloses (cancellous bone, marrow), slice by slice."""
+    """Cortical bone and what it encloses (cancellous bone, marrow).
+
+    Enclosed: filled inside a closed cortical ring of an axial slice (vertebral bodies), or
+    lying between cortex on both sides along some axis within :data:`MARROW_SPAN_MM`
+    (iliac wings, sacrum, where no axial ring closes).
+    """
     cort = smooth > CORTICAL_BONE_HU
     if not cort.any():
         return cort
     r = max(1, int(round(1.5 / min(spacing_mm[1:]))))
     st = ndi.generate_binary_structure(2, 1)
     out = np.zeros_like(cort)
-    for k in np.nonzero(cort.any(axis=(1, 2)))[0]:
+    ks = np.nonzero(cort.any(axis=(1, 2)))[0]
+    for k in ks:
         c = ndi.binary_closing(cort[k], st, iterations=r)
         out[k] = ndi.binary_fill_holes(c)
+    sl = (slice(max(int(ks.min()) - 1, 0), int(ks.max()) + 2), slice(None), slice(None))
+    sub = cort[sl]
+    spans = [_span_between(sub, ax, float(spacing_mm[ax])) for ax in range(3)]
+    enclosed = np.minimum(np.minimum(spans[0], spans[1]), spans[2]) <= MARROW_SPAN_MM
+    out[sl] |= enclosed & (smooth[sl] > 100.0)
     return ndi.binary_dilation(out, iterations=1)
 
 
@@ -125,6 +154,9 @@ PREVERTEBRAL_MM = 45.0
 PAIR_MAX_DY_MM = 35.0
 PAIR_DX_MM = (15.0, 90.0)
 """IVC and aorta sit side by side: AP offset at most PAIR_MAX_DY_MM, lateral offset in PAIR_DX_MM."""
+
+PAIR_MIDLINE_MM = 45.0
+"""...and both within this distance of the body's midline (the iliac vessels lie farther out)."""
 
 
 def find_big_vessels(vessels: np.ndarray, volume: Volume, body: np.ndarray,
@@ -215,8 +247,16 @@ def find_big_vessels(vessels: np.ndarray, volume: Volume, body: np.ndarray,
         ka = {k for k, _ in a["ks"]}
         kb = {k for k, _ in b["ks"]}
         dxy = a["xy"] - b["xy"]
-        return (len(ka & kb) * dz >= min_length_mm / 2 and abs(dxy[1]) <= PAIR_MAX_DY_MM
-                and PAIR_DX_MM[0] <= abs(dxy[0]) <= PAIR_DX_MM[1])
+        shared = sorted(ka & kb)
+        if len(shared) * dz < min_length_mm / 2 or abs(dxy[1]) > PAIR_MAX_DY_MM \
+                or not PAIR_DX_MM[0] <= abs(dxy[0]) <= PAIR_DX_MM[1]:
+            return False
+        k = shared[len(shared) // 2]
+        ys, xs = np.nonzero(body[k])
+        if not len(xs):
+            return True
+        mid_x = volume.index_to_lps([k, float(np.mean(ys)), float(np.mean(xs))])[0]
+        return max(abs(a["xy"][0] - mid_x), abs(b["xy"][0] - mid_x)) <= PAIR_MIDLINE_MM
 
     pairs = [(a, b) for i, a in enumerate(long) for b in long[i + 1:] if pair_ok(a, b)]
     if pairs:
@@ -235,35 +275,54 @@ def find_big_vessels(vessels: np.ndarray, volume: Volume, body: np.ndarray,
                                           "taken as the aorta; no enhanced IVC found",))
 
 
-def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
-                         artery_seed: np.ndarray | None) -> np.ndarray:
-    """Vein part of the vessel mask: marker watershed on the distance map.
+NECK_MM = 2.6
+"""Vessels touching through a neck thinner than twice this (partial volume between an
+artery and a vein running side by side) are cut apart before seeds are propagated."""
 
-    Components touching only the vein seed are veins; a component holding both seeds is
-    split along its narrowest neck (watershed of the negated in-mask distance). Returns a
-    bool mask.
+
+def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
+                         artery_seed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Split the vessel mask into veins and arteries.
+
+    The mask is eroded by :data:`NECK_MM` so that arteries and veins touching through
+    partial-volume contacts fall apart; eroded components holding the IVC seed are vein
+    markers, those holding the aortic seed artery markers, and a watershed of the negated distance map from these
+    markers gives every voxel connected to them its class. Voxels connected to neither
+    (veins cut off from the IVC by a filling defect, say) are in neither mask. An eroded
+    component holding both seeds goes to the seed with more voxels in it.
+
+    Returns
+    -------
+    (veins, arteries) : bool masks.
     """
     import edt
     from skimage.segmentation import watershed
 
-    lab, _ = ndi.label(vessels, structure=np.ones((3, 3, 3)))
-    vein_ids = np.unique(lab[vein_seed & vessels])
-    vein_ids = vein_ids[vein_ids > 0]
-    if len(vein_ids) == 0:
-        return np.zeros_like(vessels)
-    keep = np.isin(lab, vein_ids)
-    if artery_seed is None or not (artery_seed & keep).any():
-        return keep
-    sl = ndi.find_objects(keep.astype(np.uint8))[0]
-    sub = keep[sl]
+    veins = np.zeros_like(vessels)
+    arteries = np.zeros_like(vessels)
+    if not vessels.any():
+        return veins, arteries
+    sl = ndi.find_objects(vessels.astype(np.uint8))[0]
+    sub = vessels[sl]
+    vs = vein_seed[sl] & sub
+    as_ = (artery_seed[sl] & sub) if artery_seed is not None else np.zeros_like(sub)
     dist = edt.edt(sub, anisotropy=tuple(float(s) for s in spacing_mm), parallel=2).astype(np.float32)
+    core = dist > NECK_MM
+    lab, _ = ndi.label(core, structure=np.ones((3, 3, 3)))
+    v_ids = np.unique(lab[vs & core])
+    a_ids = np.unique(lab[as_ & core])
+    v_ids, a_ids = v_ids[v_ids > 0], a_ids[a_ids > 0]
+    # a core holding both seeds goes to the seed with more voxels in it (a stray seed
+    # voxel, e.g. an artery crossing the IVC's slice track, must not claim a whole tree)
+    nv = np.bincount(lab[vs & core], minlength=lab.max() + 1)
+    na = np.bincount(lab[as_ & core], minlength=lab.max() + 1)
     markers = np.zeros(sub.shape, np.int32)
-    markers[(vein_seed[sl] & sub)] = 1
-    markers[(artery_seed[sl] & sub) & (markers == 0)] = 2
+    markers[np.isin(lab, v_ids[nv[v_ids] >= na[v_ids]])] = 1
+    markers[np.isin(lab, a_ids[na[a_ids] > nv[a_ids]])] = 2
     ws = watershed(-dist, markers, mask=sub)
-    out = np.zeros_like(vessels)
-    out[sl] = ws == 1
-    return out
+    veins[sl] = ws == 1
+    arteries[sl] = ws == 2
+    return veins, arteries
 
 
 def _edt_mm(mask: np.ndarray, spacing_mm) -> np.ndarray:
@@ -272,7 +331,7 @@ def _edt_mm(mask: np.ndarray, spacing_mm) -> np.ndarray:
     return edt.edt(mask, anisotropy=tuple(float(s) for s in spacing_mm), parallel=2, black_border=False)
 
 
-def thick_regions(bright: np.ndarray, spacing_mm, radius_mm: float) -> np.ndarray:
+def thick_regions(bright: np.ndarray, spacing_mm, radius_mm: float, *, margin_mm: float = 0.0) -> np.ndarray:
     """Parts of ``bright`` a ball of ``radius_mm`` fits in (opening): solid organs, not vessels.
 
     The widest vein expected (``SegmentConfig.vessel_radius_max_mm``) is thinner than the
@@ -283,7 +342,7 @@ def thick_regions(bright: np.ndarray, spacing_mm, radius_mm: float) -> np.ndarra
     core = _edt_mm(bright, spacing_mm) > radius_mm
     if not core.any():
         return np.zeros_like(bright)
-    return (_edt_mm(~core, spacing_mm) <= radius_mm) & bright
+    return (_edt_mm(~core, spacing_mm) <= radius_mm + margin_mm) & bright
 
 
 def tubular_components(candidates: np.ndarray, core: np.ndarray, spacing_mm, *,
@@ -303,7 +362,7 @@ def tubular_components(candidates: np.ndarray, core: np.ndarray, spacing_mm, *,
     return np.isin(lab, keep)
 
 
-def grow_half_max(mask: np.ndarray, image: np.ndarray, lumen_level: float, *, steps: int = 2,
+def grow_half_max(mask: np.ndarray, image: np.ndarray, lumen_level: float, *, steps: int = 1,
                   allowed: np.ndarray | None = None) -> np.ndarray:
     """Move the lumen edge to half maximum: add neighbouring voxels brighter than the mean of
     the lumen level and the darkest value around them (partial-volume edge voxels).

@@ -47,7 +47,8 @@ class Profile:
     defect_area_mm2 : (N,) filling-defect area inside the vessel section, mm².
     occlusion_pct : (N,) ``100 * defect / (lumen + defect)``.
     dist_to_confluence_mm : (N,) arc-length distance to the nearest confluence on this
-        centreline (``inf`` when the centreline has none).
+        centreline (for routes: to the nearest confluence zone, 0 inside one; ``inf``
+        when the centreline has none).
     """
 
     s_mm: np.ndarray
@@ -90,7 +91,11 @@ class RouteTrace:
         step short of it).
     profile : centreline samples and cross-sections (empty when not traced).
     confluences_s_mm : arc-length positions where the route passes from one segment into
-        the next.
+        the next (the junction on the parent's centreline).
+    confluence_zones_mm : ``(start, end)`` arc-length intervals where a vein joins the route
+        (its own confluences, from where the tributary's centreline enters the parent to
+        the junction, and veins joining from outside); sections there are cut by the joining
+        vein. ``profile.dist_to_confluence_mm`` is the distance to the nearest zone.
     bbox_zyx : ``((z0, z1), (y0, y1), (x0, x1))`` half-open index box holding the traced
         segments (used to look up voxels of the route).
     """
@@ -103,6 +108,7 @@ class RouteTrace:
     length_mm: float
     profile: Profile
     confluences_s_mm: tuple[float, ...] = ()
+    confluence_zones_mm: tuple[tuple[float, float], ...] = ()
     bbox_zyx: tuple[tuple[int, int], ...] = ()
 
 

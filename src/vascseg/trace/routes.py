@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import map_coordinates
+from scipy.spatial import cKDTree
 
 from .._util import progress
 from ..anatomy import LABELS, RouteDef
@@ -194,15 +195,8 @@ def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnin
     s, p, t, length = resample(fine, step_mm=step_mm)
     rank_s = np.searchsorted(np.asarray(conf_s), s, side="right") if conf_s else np.zeros(len(s), int)
     names = np.array([traced[int(k)] for k in rank_s], dtype="<U32")
-    # Confluences on the route: its own, and where other veins join its segments.
-    all_conf = list(conf_s)
-    for seg in segs:
-        if seg.drains_into in traced and seg.name not in traced and seg.name in ends and len(p):
-            d = np.linalg.norm(p - ends[seg.name].fine_lps[-1], axis=1)
-            if d.min() <= TRIBUTARY_REACH_MM:
-                all_conf.append(float(s[int(np.argmin(d))]))
-    dconf = (np.min(np.abs(s[:, None] - np.asarray(all_conf)[None, :]), axis=1)
-             if all_conf and len(s) else np.full(len(s), np.inf))
+    zones = _confluence_zones(traced, conf_s, s, p, names, ends, segs)
+    dconf = _distance_to_zones(s, zones)
     if dist is None:
         dist = distance_mm(vessel, sp)
     radii = section_radii(dist, to_box, p, step_mm=step_mm, max_radius_mm=section_radius_mm)
@@ -214,4 +208,60 @@ def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnin
     return RouteTrace(name=rdef.name, definition=rdef, complete=not missing and not untraced,
                       missing_segments=tuple(missing), traced_segments=tuple(traced),
                       length_mm=length, profile=prof, confluences_s_mm=conf_s,
-                      bbox_zyx=tuple((b.start, b.stop) for b in box))
+                      confluence_zones_mm=tuple(zones), bbox_zyx=tuple((b.start, b.stop) for b in box))
+
+
+def _radius_mm(seg: SegmentTrace | None) -> float:
+    """Typical radius of a segment: half its median section equivalent diameter (0 if unknown)."""
+    if seg is None:
+        return 0.0
+    d = seg.profile.equivalent_diameter_mm
+    d = d[np.isfinite(d)]
+    return float(np.median(d)) / 2 if len(d) else 0.0
+
+
+def _confluence_zones(traced, conf_s, s, p, names, ends, segs) -> list[tuple[float, float]]:
+    """Arc-length intervals of the route where another vein joins or leaves it.
+
+    A route's own confluence runs from where the tributary's centreline enters its
+    parent (comes within the parent's radius of the parent's centreline) to the junction
+    on the parent's centreline plus the tributary's radius. A vein that joins the route
+    from outside covers the route samples its centreline passes within the route's
+    radius of, widened by its own radius on both sides.
+    """
+    by_name = {sg.name: sg for sg in segs}
+    zones: list[tuple[float, float]] = []
+    if not len(s):
+        return zones
+    for k, cs in enumerate(conf_s):
+        child, parent = traced[k], traced[k + 1]
+        r_par, r_child = _radius_mm(by_name.get(parent)), _radius_mm(by_name.get(child))
+        d = cKDTree(ends[parent].fine_lps).query(p)[0]
+        near = (names == child) & (d < r_par) & (s >= cs - 4 * r_par - 1.0)
+        start = float(s[near].min()) if near.any() else cs
+        zones.append((min(start, cs), cs + r_child))
+    tree = cKDTree(p)
+    for sg in segs:
+        if sg.drains_into not in traced or sg.name in traced or sg.name not in ends:
+            continue
+        fine = ends[sg.name].fine_lps
+        r_t = _radius_mm(sg)
+        d, idx = tree.query(fine)
+        r_route = np.array([_radius_mm(by_name.get(str(names[i]))) for i in idx])
+        inside = d < r_route
+        if inside.any():
+            lo, hi = float(s[idx[inside]].min()), float(s[idx[inside]].max())
+        elif d[-1] <= TRIBUTARY_REACH_MM:
+            lo = hi = float(s[idx[-1]])
+        else:
+            continue
+        zones.append((lo - r_t, hi + r_t))
+    return sorted(zones)
+
+
+def _distance_to_zones(s: np.ndarray, zones) -> np.ndarray:
+    """Arc-length distance of each sample to the nearest zone (0 inside one; inf without)."""
+    out = np.full(len(s), np.inf)
+    for lo, hi in zones:
+        out = np.minimum(out, np.maximum(np.maximum(lo - s, s - hi), 0.0))
+    return out

@@ -29,6 +29,9 @@ from .sections import measure_sections, section_radii
 
 Box = tuple[slice, slice, slice]
 
+HEART_AT_TIP = True
+"""End a tributary's centreline at its own tip beyond the contact (inside its parent's lumen
+when it is labelled there) rather than at the contact's centre."""
 HEART_TIP_REACH_MM = 15.0
 """A segment's tip beyond its contact with its parent is its heart end only when it lies
 within this distance of the contact (else the contact's centre is)."""
@@ -140,10 +143,11 @@ def trace_segment(
         # the contact (a tributary labelled into its parent's lumen ends at its centre).
         local = contact.voxels - off
         free = layer_centre(own, geodesic_mm(mask, local, sp), sp)
-        heart = layer_centre(own, geodesic_mm(own, free[None], sp), sp)
-        near_mm = np.min(np.linalg.norm((local - heart) * np.asarray(sp), axis=1))
-        if near_mm > HEART_TIP_REACH_MM:
-            heart = centre_near(own, local, sp)
+        heart = centre_near(own, local, sp)
+        if HEART_AT_TIP:
+            tip = layer_centre(own, geodesic_mm(own, free[None], sp), sp)
+            if np.min(np.linalg.norm((local - tip) * np.asarray(sp), axis=1)) <= HEART_TIP_REACH_MM:
+                heart = tip
     else:  # the IVC (or an orphan): start from the most superior centre point
         heart = layer_centre(own, np.broadcast_to(patient_z_mm(grid, g), mask.shape), sp)
         free = layer_centre(own, geodesic_mm(mask, heart[None], sp), sp)
@@ -165,7 +169,7 @@ def trace_segment(
             tip = ray_to_wall(q, q - inward, own, to_box, max_mm=3 * max(sp))
             tip_idx = grid.lps_to_index(tip)
             on_border[k] = bool(np.any((tip_idx <= 0.5) | (tip_idx >= shape - 1.5)))
-            if on_border[k]:
+            if on_border[k] or (k == 1 and contact is not None and not HEART_AT_TIP):
                 continue
             if k == 0:
                 a = medial_end(pts, wall, tip, tol_mm=tol)
