@@ -229,9 +229,6 @@ def test_sample_case(case_name):
     assert route["pattern"] == truth["pattern"]
 
 
-@pytest.mark.xfail(strict=True, reason="vascseg.io.find_series searches the case folder "
-                   "recursively and lists truth/*.nii.gz as extra series; needs discovery to skip "
-                   "phantom truth folders (io is not part of this change)")
 def test_sample_case_folder_lists_one_series():
     folder = _sample("ct_continuous_left")
     assert len(find_series(folder).series) == 1

@@ -102,10 +102,17 @@ class Discovery:
     n_without_geometry: int = 0
 
 
+def _ground_truth_dirs(path: Path) -> set[Path]:
+    """Folders of phantom ground truth (``truth.json`` beside ``truth_veins.nii.gz``): label
+    maps describing the image, not series of their own."""
+    return {p.parent for p in path.rglob("truth.json") if (p.parent / "truth_veins.nii.gz").is_file()}
+
+
 def _list_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file())
+    truth = _ground_truth_dirs(path)
+    return sorted(p for p in path.rglob("*") if p.is_file() and not any(d in p.parents for d in truth))
 
 
 def _iop_cluster(frames: Sequence[FrameHeader]) -> list[list[FrameHeader]]:
