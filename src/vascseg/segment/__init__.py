@@ -115,7 +115,11 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
     body = body_mask(img)
     sig = [cfg.smoothing_sigma_mm / s for s in sp]
     smooth = ndi.gaussian_filter(img, sig, mode="nearest") if cfg.smoothing_sigma_mm > 0 else img
-    bone = bone_mask(smooth, sp)
+    mr = volume.modality == "MR"
+    # cortical bone is dark on MR: no bone mask there (and no spine check for the IVC)
+    bone = np.zeros(volume.shape, bool) if mr else bone_mask(smooth, sp)
+    d_lo, d_hi = ((cfg.mr_defect_min_hu, cfg.mr_defect_max_hu) if mr
+                  else (cfg.ct_defect_min_hu, cfg.ct_lumen_min_hu))
     bright = (smooth >= cfg.ct_lumen_min_hu) & (smooth <= cfg.ct_lumen_max_hu) & body & ~bone
     zeros = np.zeros(volume.shape, bool)
 
@@ -154,7 +158,7 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
             aorta_seed = aorta & vessels if aorta is not None else None
             seed_notes: tuple[str, ...] = ()
         else:
-            seeds = find_big_vessels(vessels, volume, body, bone)
+            seeds = find_big_vessels(vessels, volume, body, None if mr else bone)
             ivc_seed, aorta_seed, seed_notes = seeds.ivc, seeds.aorta, seeds.notes
         warnings.extend(seed_notes)
         if ivc_seed is None or not ivc_seed.any():
@@ -167,7 +171,7 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
         veins_l, arteries = split_veins_arteries(vessels, sp, ivc_seed, aorta_seed)
         radius = min(cfg.vessel_radius_max_mm * 0.75, 12.0)
         env_all = vein_envelope(vessels & ~arteries, smooth, sp, radius_mm=radius,
-                                defect_min=cfg.ct_defect_min_hu, lumen_min=cfg.ct_lumen_min_hu,
+                                defect_min=d_lo, defect_max=d_hi,
                                 avoid=arteries)
         lab, _ = ndi.label(env_all, structure=np.ones((3, 3, 3)))
         ids = np.unique(lab[ivc_seed & env_all])

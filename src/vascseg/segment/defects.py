@@ -33,7 +33,7 @@ def closing_mm(mask: np.ndarray, radius_mm: float, spacing_mm) -> np.ndarray:
 
 
 def vein_envelope(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, radius_mm: float,
-                  defect_min: float, lumen_min: float, avoid: np.ndarray | None = None) -> np.ndarray:
+                  defect_min: float, defect_max: float, avoid: np.ndarray | None = None) -> np.ndarray:
     """Lumen plus the soft-tissue voxels inside its concavities (bool, same shape).
 
     ``avoid``: voxels (arteries) the envelope must not take, nor any voxel nearer to them
@@ -47,7 +47,7 @@ def vein_envelope(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, radius_m
                for s, m, n in zip(sl, margin, lumen.shape, strict=True))
     lum = lumen[sl]
     closed = closing_mm(lum, radius_mm, spacing_mm)
-    soft = (smooth[sl] >= defect_min) & (smooth[sl] < lumen_min)
+    soft = (smooth[sl] >= defect_min) & (smooth[sl] < defect_max)
     add = closed & soft
     if avoid is not None and avoid[sl].any():
         nearer_artery = _edt_mm(~avoid[sl], spacing_mm) < _edt_mm(~lum, spacing_mm)
