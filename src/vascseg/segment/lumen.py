@@ -280,6 +280,11 @@ NECK_MM = 2.6
 artery and a vein running side by side) are cut apart before seeds are propagated."""
 
 
+SEED_MINORITY = 0.2
+"""An eroded component whose minority seed has more than this fraction of the majority's
+voxels holds both vessels: only the seeds mark it and the watershed cuts between them."""
+
+
 def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
                          artery_seed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Split the vessel mask into veins and arteries.
@@ -316,9 +321,16 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
     # voxel, e.g. an artery crossing the IVC's slice track, must not claim a whole tree)
     nv = np.bincount(lab[vs & core], minlength=lab.max() + 1)
     na = np.bincount(lab[as_ & core], minlength=lab.max() + 1)
+    ids = np.union1d(v_ids, a_ids)
+    lo, hi = np.minimum(nv[ids], na[ids]), np.maximum(nv[ids], na[ids])
+    shared = ids[lo > SEED_MINORITY * hi]  # really both: let the watershed cut between seeds
     markers = np.zeros(sub.shape, np.int32)
-    markers[np.isin(lab, v_ids[nv[v_ids] >= na[v_ids]])] = 1
-    markers[np.isin(lab, a_ids[na[a_ids] > nv[a_ids]])] = 2
+    markers[np.isin(lab, np.setdiff1d(v_ids[nv[v_ids] >= na[v_ids]], shared))] = 1
+    markers[np.isin(lab, np.setdiff1d(a_ids[na[a_ids] > nv[a_ids]], shared))] = 2
+    if len(shared):
+        in_shared = np.isin(lab, shared)
+        markers[in_shared & vs] = 1
+        markers[in_shared & as_ & ~vs] = 2
     ws = watershed(-dist, markers, mask=sub)
     veins[sl] = ws == 1
     arteries[sl] = ws == 2
