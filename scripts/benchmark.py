@@ -226,6 +226,108 @@ def bench_trace(args: argparse.Namespace) -> bool:
     return ok
 
 
+_SEGMENT_CHILD = r"""
+import json, sys, time
+import numpy as np
+from vascseg.config import Config
+from vascseg.phantom import PhantomSpec, generate_phantom
+from vascseg.segment import segment_veins
+from vascseg.segment.vesselness import vesselness
+shape = tuple(int(v) for v in sys.argv[2].split(","))
+spacing = tuple(float(v) for v in sys.argv[3].split(","))
+ph = generate_phantom(PhantomSpec(seed=int(sys.argv[1]), shape_zyx=shape, spacing_zyx_mm=spacing))
+vol = ph.volume
+del ph
+def peak_kb():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+base_kb = peak_kb()
+t0 = time.perf_counter()
+seg = segment_veins(vol, Config(progress="off"))
+wall = time.perf_counter() - t0
+out = {"wall_s": wall, "peak_total_mb": peak_kb() / 1024, "peak_above_baseline_mb": (peak_kb() - base_kb) / 1024,
+       "found": len(seg.found)}
+if sys.argv[4] == "objectness":
+    # the same multi-scale vesselness on a 256x256x200 crop: ours vs SimpleITK ObjectnessMeasure
+    import SimpleITK as sitk
+    z0, y0, x0 = (max((n - c) // 2, 0) for n, c in zip(vol.shape, (200, 256, 256)))
+    crop = vol.array[z0:z0 + 200, y0:y0 + 256, x0:x0 + 256].astype(np.float32)
+    sig = (1.5, 3.0, 5.0, 7.5, 10.0)
+    t0 = time.perf_counter()
+    vesselness(crop, vol.spacing_mm, sigmas_mm=sig, mask=crop > 120)
+    ours = time.perf_counter() - t0
+    img = sitk.GetImageFromArray(crop)
+    img.SetSpacing(tuple(float(v) for v in vol.spacing_mm[::-1]))
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(2)
+    t0 = time.perf_counter()
+    best = None
+    for s in sig:
+        sm = sitk.SmoothingRecursiveGaussian(img, s)
+        obj = sitk.ObjectnessMeasure(sm, objectDimension=1, brightObject=True)
+        best = obj if best is None else sitk.Maximum(best, obj)
+    theirs = time.perf_counter() - t0
+    out.update(crop_shape=list(crop.shape), ours_s=ours, sitk_s=theirs)
+print(json.dumps(out))
+"""
+
+SEGMENT_TARGET_S = 30.0
+
+
+@section("segment")
+def bench_segment(args: argparse.Namespace) -> bool:
+    """Segment a 512x512x400 CT phantom (target < 30 s, < 4 GB); vesselness vs SimpleITK."""
+    runs = []
+    for k in range(args.repeats):
+        cmd = [sys.executable, "-c", _SEGMENT_CHILD, str(100 + k), ",".join(map(str, PHANTOM_SHAPE_ZYX)),
+               ",".join(map(str, PHANTOM_SPACING_ZYX_MM)), "objectness" if k == 0 else "-"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1800)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        r = runs[-1]
+        print(f"  seed {100 + k}: segment_veins {r['wall_s']:.1f} s, peak {r['peak_total_mb']:.0f} MiB total "
+              f"(+{r['peak_above_baseline_mb']:.0f} MiB over the loaded volume), {r['found']} segments found")
+    r0 = runs[0]
+    print(f"  vesselness, 5 scales, {'x'.join(map(str, r0['crop_shape'][::-1]))} crop: vascseg "
+          f"{r0['ours_s']:.2f} s vs SimpleITK ObjectnessMeasure {r0['sitk_s']:.1f} s "
+          f"(ratio {r0['sitk_s'] / max(r0['ours_s'], 1e-9):.0f}x)")
+    wall = statistics.median(r["wall_s"] for r in runs)
+    peak = max(r["peak_total_mb"] for r in runs)
+    ok = wall < SEGMENT_TARGET_S and peak < 4096 and r0["ours_s"] < r0["sitk_s"]
+    print(f"  median wall {wall:.1f} s, max peak {peak:.0f} MiB; target < {SEGMENT_TARGET_S:.0f} s, "
+          f"< 4 GiB, faster than SimpleITK: {'PASS' if ok else 'FAIL'}")
+    return ok
+
+
+@section("end-to-end")
+def bench_end_to_end(args: argparse.Namespace) -> bool:
+    """`vascseg run` on a written 512x512x400 CT phantom (target < 60 s, < 4 GB, 2 cores)."""
+    folder = Path(args.data_dir) / "phantom_512x512x400"
+    if not (folder / "truth" / "truth.json").is_file():
+        subprocess.run([sys.executable, "-m", "vascseg.cli", "phantom", str(folder), "--seed", "101",
+                        "--shape", *map(str, PHANTOM_SHAPE_ZYX), "--spacing", *map(str, PHANTOM_SPACING_ZYX_MM)],
+                       check=True, timeout=1800)
+    runs = []
+    for k in range(args.repeats):
+        out = Path(args.data_dir) / f"run_{k}"
+        t0 = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-m", "vascseg.cli", "run",
+                               str(folder / "dicom"), "--out", str(out)],
+                              capture_output=True, text=True, timeout=1800)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            print(proc.stderr[-2000:])
+            return False
+        peak_mb = int(proc.stderr.strip().splitlines()[-1]) / 1024
+        runs.append((wall, peak_mb))
+        print(f"  run {k}: {wall:.1f} s wall (process incl. imports and writing), peak {peak_mb:.0f} MiB")
+    wall = statistics.median(r[0] for r in runs)
+    peak = max(r[1] for r in runs)
+    ok = wall < 60.0 and peak < 4096
+    print(f"  median {wall:.1f} s, max peak {peak:.0f} MiB; target < 60 s and < 4 GiB: {'PASS' if ok else 'FAIL'}")
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", action="append", choices=sorted(SECTIONS), help="run only these sections")
