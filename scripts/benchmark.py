@@ -39,9 +39,26 @@ def section(name: str) -> Callable[[Callable[[argparse.Namespace], bool]], Calla
     return register
 
 
+# Peak-RSS probe prepended to every child script below.
+_PEAK_KB = r"""
+import resource
+def peak_kb():
+    # VmHWM is this process's own high-water mark; ru_maxrss would carry over the
+    # parent's peak through fork+exec on Linux.
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
+
 # A child process: import, record the baseline peak RSS (after imports), run the job,
 # report JSON. The peak is the high-water mark above that baseline.
-_CHILD = r"""
+_CHILD = _PEAK_KB + r"""
 import json, resource, sys, time
 tool, folder = sys.argv[1], sys.argv[2]
 if tool == "vascseg":
@@ -55,17 +72,6 @@ else:
         reader.SetFileNames(reader.GetGDCMSeriesFileNames(folder))
         return sitk.GetArrayFromImage(reader.Execute())
 import numpy
-def peak_kb():
-    # VmHWM is this process's own high-water mark; ru_maxrss would carry over the
-    # parent's peak through fork+exec on Linux.
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 base_kb = peak_kb()
 t0 = time.perf_counter()
 arr = job()
@@ -134,18 +140,12 @@ def bench_load(args: argparse.Namespace) -> bool:
 
 # A child process that generates one phantom and reports wall time, CPU time and the
 # whole-process peak RSS (the target is on the whole process, imports included).
-_PHANTOM_CHILD = r"""
+_PHANTOM_CHILD = _PEAK_KB + r"""
 import json, os, resource, sys, time
 from vascseg.phantom import PhantomSpec, generate_phantom
 shape = tuple(int(v) for v in sys.argv[1].split(","))
 spacing = tuple(float(v) for v in sys.argv[2].split(","))
 seed = int(sys.argv[3])
-def peak_kb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 cpu0 = time.process_time()
 t0 = time.perf_counter()
 p = generate_phantom(PhantomSpec(seed=seed, shape_zyx=shape, spacing_zyx_mm=spacing))
@@ -185,18 +185,13 @@ def bench_phantom(args: argparse.Namespace) -> bool:
     return fast and lean
 
 
-_TRACE_CHILD = r"""
+_TRACE_CHILD = _PEAK_KB + r"""
 import json, sys, time
 from vascseg.config import Config
 from vascseg.phantom import PhantomSpec, generate_phantom
 from vascseg.trace import trace_routes
 from vascseg.measure import measure_routes
 ph = generate_phantom(PhantomSpec(seed=int(sys.argv[1]), shape_zyx=(400, 512, 512)))
-def peak_kb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
 base_kb = peak_kb()
 cfg = Config(progress="off")
 t0 = time.perf_counter()
@@ -226,7 +221,7 @@ def bench_trace(args: argparse.Namespace) -> bool:
     return ok
 
 
-_SEGMENT_CHILD = r"""
+_SEGMENT_CHILD = _PEAK_KB + r"""
 import json, sys, time
 import numpy as np
 from vascseg.config import Config
@@ -238,11 +233,6 @@ spacing = tuple(float(v) for v in sys.argv[3].split(","))
 ph = generate_phantom(PhantomSpec(seed=int(sys.argv[1]), shape_zyx=shape, spacing_zyx_mm=spacing))
 vol = ph.volume
 del ph
-def peak_kb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
 base_kb = peak_kb()
 t0 = time.perf_counter()
 seg = segment_veins(vol, Config(progress="off"))

@@ -447,16 +447,23 @@ class ReviewWidget(QWidget):
         d = (np.asarray(defects.data) > 0).astype(np.uint8) if defects is not None else np.zeros_like(v)
         return v, d
 
+    def _edited_labels(self):
+        """(veins, defects, grid) of the edited layers, or None with the reason in the status."""
+        try:
+            veins, defects = self.current_labels()
+            return veins, defects, self.grid()
+        except RuntimeError as exc:
+            self.status.setText(str(exc))
+            return None
+
     def remeasure(self) -> Any:
         """Trace and measure from the edited labels (no re-segmentation), in a worker thread."""
         from ..pipeline import measure_labels
 
-        try:
-            veins, defects = self.current_labels()
-            grid = self.grid()
-        except RuntimeError as exc:
-            self.status.setText(str(exc))
+        edited = self._edited_labels()
+        if edited is None:
             return None
+        veins, defects, grid = edited
         vol = grid.with_array(veins)
         return self._start(measure_labels, self._on_measured, "re-measuring…", vol, veins, defects,
                            self.config, progress=self._progress_fn)
@@ -639,12 +646,10 @@ class ReviewWidget(QWidget):
         if run_dir is None:
             self.status.setText("no run folder: open a `vascseg run` output to save revisions")
             return None
-        try:
-            veins, defects = self.current_labels()
-            grid = self.grid()
-        except RuntimeError as exc:
-            self.status.setText(str(exc))
+        edited = self._edited_labels()
+        if edited is None:
             return None
+        veins, defects, grid = edited
         original = self.original_labels()
         up_to_date = (self.result is not None and self.measured_digest == labels_digest(veins, defects))
         return self._start(_save_job, self._on_saved, "saving revision…", run_dir, grid, veins, defects,

@@ -15,6 +15,7 @@ from scipy import ndimage as ndi
 from ..anatomy import LABELS, VEIN_NAMES
 from ..config import Config
 from ..geometry import Volume
+from ._distance import edt_mm
 from .defects import defects_in, vein_envelope
 from .lumen import (
     body_mask,
@@ -94,7 +95,7 @@ def _landmark_indices(landmarks, grid: Volume):
 
 
 def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=None,
-                  prior: Prior | None = None, _stages: dict | None = None) -> Segmentation:
+                  prior: Prior | None = None) -> Segmentation:
     """Segment and name the pelvic-to-caval veins and their filling defects.
 
     Parameters
@@ -147,11 +148,10 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
         v = vesselness(smooth, sp, mask=bright, c=60.0)
         core = v > VESSEL_CORE_MIN
         organs = thick_regions(bright, sp, ORGAN_BALL_MM, margin_mm=ORGAN_MARGIN_MM)
-        import edt
-        near = edt.edt(~core, anisotropy=tuple(float(s) for s in sp), parallel=2) <= VESSEL_CORE_REACH_MM
+        near = edt_mm(~core, sp) <= VESSEL_CORE_REACH_MM
         vessels = tubular_components(bright & ~organs & near, core, sp, min_core_ml=MIN_CORE_ML)
         level = float(np.median(smooth[core & vessels])) if (core & vessels).any() else cfg.ct_lumen_min_hu
-        vessels = grow_half_max(vessels, smooth, level, allowed=body & ~bone & ~organs)
+        vessels = grow_half_max(vessels, smooth, level, sp, allowed=body & ~bone & ~organs)
         if prior_ivc is not None:
             ivc_seed = prior_ivc & vessels
             aorta = prior.get("aorta")
@@ -168,7 +168,7 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
         # veins and arteries by their seeds; vessels connected to neither may be veins cut
         # off from the IVC by a filling defect: the envelope (lumen plus the hypodense tissue
         # its contrast wraps around) reconnects them, but never across an artery.
-        veins_l, arteries = split_veins_arteries(vessels, sp, ivc_seed, aorta_seed)
+        _, arteries = split_veins_arteries(vessels, sp, ivc_seed, aorta_seed)
         radius = min(cfg.vessel_radius_max_mm * 0.75, 12.0)
         env_all = vein_envelope(vessels & ~arteries, smooth, sp, radius_mm=radius,
                                 defect_min=d_lo, defect_max=d_hi,
@@ -177,11 +177,6 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
         ids = np.unique(lab[ivc_seed & env_all])
         env = np.isin(lab, ids[ids > 0])
         lumen = vessels & env
-        arteries_l = arteries
-        arteries = vessels & ~env
-        if _stages is not None:
-            _stages.update(bright=bright, organs=organs, vessels=vessels, env_all=env_all, env=env, veins_l=veins_l, arteries_l=arteries_l,
-                           ivc_seed=ivc_seed, aorta_seed=aorta_seed, smooth=smooth)
         if prior_veins is not None:
             env = env | (prior_veins & ~arteries)
 

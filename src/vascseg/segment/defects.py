@@ -14,11 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-
-def _edt_mm(mask: np.ndarray, spacing_mm) -> np.ndarray:
-    import edt
-
-    return edt.edt(mask, anisotropy=tuple(float(s) for s in spacing_mm), parallel=2, black_border=False)
+from ._distance import edt_mm as _edt_mm
 
 
 def closing_mm(mask: np.ndarray, radius_mm: float, spacing_mm) -> np.ndarray:

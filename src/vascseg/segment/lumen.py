@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..geometry import Volume
+from ._distance import edt_mm as _edt_mm
 
 BODY_MIN_HU = -400.0
 """Voxels above this (pseudo-HU) belong to the body (air is about -1000)."""
@@ -291,16 +292,17 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
 
     The mask is eroded by :data:`NECK_MM` so that arteries and veins touching through
     partial-volume contacts fall apart; eroded components holding the IVC seed are vein
-    markers, those holding the aortic seed artery markers, and a watershed of the negated distance map from these
-    markers gives every voxel connected to them its class. Voxels connected to neither
-    (veins cut off from the IVC by a filling defect, say) are in neither mask. An eroded
-    component holding both seeds goes to the seed with more voxels in it.
+    markers, those holding the aortic seed artery markers, and a watershed of the negated
+    distance map from these markers gives every voxel connected to them its class. Voxels
+    connected to neither (veins cut off from the IVC by a filling defect, say) are in
+    neither mask. An eroded component holding both seeds goes to the seed with more voxels
+    in it, unless the other has more than :data:`SEED_MINORITY` of that: then only the seed
+    voxels mark it and the watershed cuts between them.
 
     Returns
     -------
     (veins, arteries) : bool masks.
     """
-    import edt
     from skimage.segmentation import watershed
 
     veins = np.zeros_like(vessels)
@@ -311,7 +313,7 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
     sub = vessels[sl]
     vs = vein_seed[sl] & sub
     as_ = (artery_seed[sl] & sub) if artery_seed is not None else np.zeros_like(sub)
-    dist = edt.edt(sub, anisotropy=tuple(float(s) for s in spacing_mm), parallel=2).astype(np.float32)
+    dist = _edt_mm(sub, spacing_mm).astype(np.float32)
     core = dist > NECK_MM
     lab, _ = ndi.label(core, structure=np.ones((3, 3, 3)))
     v_ids = np.unique(lab[vs & core])
@@ -335,12 +337,6 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
     veins[sl] = ws == 1
     arteries[sl] = ws == 2
     return veins, arteries
-
-
-def _edt_mm(mask: np.ndarray, spacing_mm) -> np.ndarray:
-    import edt
-
-    return edt.edt(mask, anisotropy=tuple(float(s) for s in spacing_mm), parallel=2, black_border=False)
 
 
 def thick_regions(bright: np.ndarray, spacing_mm, radius_mm: float, *, margin_mm: float = 0.0) -> np.ndarray:
@@ -374,8 +370,12 @@ def tubular_components(candidates: np.ndarray, core: np.ndarray, spacing_mm, *,
     return np.isin(lab, keep)
 
 
-def grow_half_max(mask: np.ndarray, image: np.ndarray, lumen_level: float, *, steps: int = 1,
-                  allowed: np.ndarray | None = None) -> np.ndarray:
+HALF_MAX_WINDOW_MM = 2.5
+"""Half-width of the neighbourhood whose darkest value is the background at a lumen edge."""
+
+
+def grow_half_max(mask: np.ndarray, image: np.ndarray, lumen_level: float, spacing_mm, *,
+                  steps: int = 1, allowed: np.ndarray | None = None) -> np.ndarray:
     """Move the lumen edge to half maximum: add neighbouring voxels brighter than the mean of
     the lumen level and the darkest value around them (partial-volume edge voxels).
 
@@ -391,7 +391,8 @@ def grow_half_max(mask: np.ndarray, image: np.ndarray, lumen_level: float, *, st
                for s, n in zip(sl, out.shape, strict=True))
     m = out[sl]
     img = image[sl]
-    low = ndi.grey_erosion(img, size=(3, 5, 5))
+    size = tuple(2 * int(np.ceil(HALF_MAX_WINDOW_MM / s - 1e-6)) + 1 for s in spacing_mm)
+    low = ndi.grey_erosion(img, size=size)
     ok = img >= 0.5 * (lumen_level + low)
     if allowed is not None:
         ok &= allowed[sl]

@@ -28,6 +28,7 @@ from scipy.spatial import cKDTree
 
 from ..anatomy import LABELS
 from ..geometry import Volume
+from ._distance import edt_mm
 
 MIN_BRANCH_MM = 25.0
 """A side subtree shorter than this is a spur or small tributary, not a named branch."""
@@ -364,9 +365,7 @@ def label_veins(envelope: np.ndarray, grid: Volume, ivc_seed: np.ndarray | None,
     coords, graph = _skeleton_graph(skel, grid.spacing_mm)
     if len(coords) == 0:
         return labels, ["vein envelope has no skeleton"]
-    import edt
-
-    radius_map = edt.edt(env, anisotropy=tuple(float(s) for s in grid.spacing_mm), parallel=2)
+    radius_map = edt_mm(env, grid.spacing_mm)
     radius = radius_map[tuple(coords.T)]
     pos = grid.index_to_lps(coords + offset)
     # root: most superior skeleton point inside the IVC seed (else the most superior overall)
