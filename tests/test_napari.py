@@ -24,6 +24,7 @@ from vascseg.anatomy import COLOURS, DEFECT_COLOUR, LABELS  # noqa: E402
 from vascseg.config import Config, TraceConfig  # noqa: E402
 from vascseg.geometry import Volume  # noqa: E402
 from vascseg.napari import _layers as L  # noqa: E402
+from vascseg.report.report_json import validate_report  # noqa: E402
 
 pytestmark = pytest.mark.napari
 
@@ -327,6 +328,7 @@ def test_save_revision_keeps_original(review, run_dir):
     saved = sitk.GetArrayFromImage(sitk.ReadImage(str(rev / "defects.nii.gz")))
     np.testing.assert_array_equal(saved, edited)
     rep = json.loads((rev / "report.json").read_text())
+    validate_report(rep)  # the revision block is part of the schema
     prov = rep["provenance"]["revision"]
     assert prov["who"] and prov["when"].endswith("Z") and prov["what"]["re_measured"] is True
     assert prov["what"]["defects"]["removed_voxels"] == n_erased

@@ -14,6 +14,7 @@ import getpass
 import io
 import json
 import os
+import shutil
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,13 +143,9 @@ def save_revision(run_dir: str | Path, grid: Volume, veins: np.ndarray, defects:
     run_dir = Path(run_dir)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     rep = json.loads(json.dumps(report, default=_json_default))
-    validate_report(rep)  # the re-measured report itself honours the contract
     veins = np.asarray(veins).astype(np.uint8)
     defects = (np.asarray(defects) > 0).astype(np.uint8)
     out = _new_revision_dir(run_dir, now)
-    write_volume_nifti(veins, grid, out / "veins.nii.gz")
-    write_volume_nifti(defects, grid, out / "defects.nii.gz")
-    write_route_tables(tables, out / "routes")
     rep.setdefault("provenance", {})["revision"] = {
         "number": int(out.name[:3]),
         "who": who or current_user(),
@@ -157,6 +154,14 @@ def save_revision(run_dir: str | Path, grid: Volume, veins: np.ndarray, defects:
                  "re_measured": True},
         "parent": "../../report.json",  # relative to this revision's report.json
     }
+    try:  # the revised report, revision block included, honours the contract
+        validate_report(rep)
+    except Exception:
+        shutil.rmtree(out, ignore_errors=True)  # no half-written revision left behind
+        raise
+    write_volume_nifti(veins, grid, out / "veins.nii.gz")
+    write_volume_nifti(defects, grid, out / "defects.nii.gz")
+    write_route_tables(tables, out / "routes")
     write_text_atomic(out / "report.json", json.dumps(rep, indent=2, allow_nan=False) + "\n")
     return out
 
