@@ -84,6 +84,26 @@ def test_run_writes_every_documented_output(sample_run):
     assert defects.array.max() <= 1
 
 
+def test_python_api_matches_the_command_line(sample_run):
+    """``vascseg.run`` in memory gives the report the CLI wrote, without importing scipy up front."""
+    out, _ = sample_run
+    code = "import sys, vascseg; print('scipy' in sys.modules or 'skimage' in sys.modules)"
+    light = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert light.stdout.strip() == "False", light.stderr[-2000:]
+    import vascseg
+
+    result = vascseg.run(vascseg.load_series(SAMPLE / "dicom"))
+    assert isinstance(result, vascseg.Result)
+    validate_report(result.report)
+    on_disk = json.loads((out / "report.json").read_text())
+    assert result.report["lesion_summary"] == on_disk["lesion_summary"]
+    mem = {r["name"]: r for r in result.report["routes"]}
+    for r in on_disk["routes"]:
+        assert mem[r["name"]]["length_mm"] == pytest.approx(r["length_mm"], abs=1e-6)
+        assert [x["start_mm"] for x in mem[r["name"]]["lesions"]] == pytest.approx(
+            [x["start_mm"] for x in r["lesions"]], abs=1e-6)
+
+
 def test_run_outputs_hold_no_patient_data(sample_run):
     """The phantom's made-up patient name and ID never reach the outputs or the terminal."""
     out, res = sample_run
