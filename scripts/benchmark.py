@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -222,47 +223,91 @@ def bench_trace(args: argparse.Namespace) -> bool:
 
 
 _SEGMENT_CHILD = _PEAK_KB + r"""
-import json, sys, time
+import functools, gc, json, sys, time
 import numpy as np
 from vascseg.config import Config
 from vascseg.phantom import PhantomSpec, generate_phantom
-from vascseg.segment import segment_veins
+import vascseg.segment as S
 from vascseg.segment.vesselness import vesselness
 shape = tuple(int(v) for v in sys.argv[2].split(","))
 spacing = tuple(float(v) for v in sys.argv[3].split(","))
 ph = generate_phantom(PhantomSpec(seed=int(sys.argv[1]), shape_zyx=shape, spacing_zyx_mm=spacing))
 vol = ph.volume
 del ph
+gc.collect()
+def reset_peak():
+    # "5" resets VmHWM to the current RSS (Linux >= 4.0), so the peak below is the
+    # segmentation's, not the phantom generator's
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+stages = []
+def timed(name, fn):
+    @functools.wraps(fn)
+    def run(*a, **k):
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            return fn(*a, **k)
+        finally:
+            stages.append((name, time.perf_counter() - t0, time.process_time() - c0))
+    return run
+for name in sys.argv[5].split(","):
+    if hasattr(S, name):  # the stage functions segment_veins calls by these names
+        setattr(S, name, timed(name, getattr(S, name)))
+reset = reset_peak()
 base_kb = peak_kb()
-t0 = time.perf_counter()
-seg = segment_veins(vol, Config(progress="off"))
-wall = time.perf_counter() - t0
-out = {"wall_s": wall, "peak_total_mb": peak_kb() / 1024, "peak_above_baseline_mb": (peak_kb() - base_kb) / 1024,
-       "found": len(seg.found)}
+t0, c0 = time.perf_counter(), time.process_time()
+seg = S.segment_veins(vol, Config(progress="off"))
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+out = {"wall_s": wall, "cpu_s": cpu, "peak_total_mb": peak_kb() / 1024, "peak_reset": reset,
+       "peak_above_baseline_mb": (peak_kb() - base_kb) / 1024, "found": len(seg.found), "stages": stages}
 if sys.argv[4] == "objectness":
     # the same multi-scale vesselness on a 256x256x200 crop: ours vs SimpleITK ObjectnessMeasure
     import SimpleITK as sitk
+    del seg
     z0, y0, x0 = (max((n - c) // 2, 0) for n, c in zip(vol.shape, (200, 256, 256)))
     crop = vol.array[z0:z0 + 200, y0:y0 + 256, x0:x0 + 256].astype(np.float32)
     sig = (1.5, 3.0, 5.0, 7.5, 10.0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     vesselness(crop, vol.spacing_mm, sigmas_mm=sig, mask=crop > 120)
-    ours = time.perf_counter() - t0
+    ours, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
     img = sitk.GetImageFromArray(crop)
     img.SetSpacing(tuple(float(v) for v in vol.spacing_mm[::-1]))
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(2)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     best = None
     for s in sig:
         sm = sitk.SmoothingRecursiveGaussian(img, s)
         obj = sitk.ObjectnessMeasure(sm, objectDimension=1, brightObject=True)
         best = obj if best is None else sitk.Maximum(best, obj)
-    theirs = time.perf_counter() - t0
-    out.update(crop_shape=list(crop.shape), ours_s=ours, sitk_s=theirs)
+    theirs, theirs_cpu = time.perf_counter() - t0, time.process_time() - c0
+    out.update(crop_shape=list(crop.shape), ours_s=ours, ours_cpu_s=ours_cpu, sitk_s=theirs, sitk_cpu_s=theirs_cpu)
 print(json.dumps(out))
 """
 
 SEGMENT_TARGET_S = 30.0
+SEGMENT_STAGES = ("normalise_intensity", "block_mean", "body_mask", "bone_mask", "vesselness", "thick_regions",
+                  "within_mm", "tubular_components", "grow_half_max", "find_big_vessels", "split_veins_arteries",
+                  "vein_envelope", "label_veins", "defects_in", "refine_on_input_grid")
+"""Functions ``segment_veins`` calls, timed in the first run (names in ``vascseg.segment``)."""
+
+
+def _print_stages(stages: list, wall_s: float, cpu_s: float) -> None:
+    total: dict[str, list[float]] = {}
+    for name, wall, cpu in stages:
+        t = total.setdefault(name, [0, 0.0, 0.0])
+        t[0] += 1
+        t[1] += wall
+        t[2] += cpu
+    print(f"    {'stage':<24} {'calls':>5} {'wall s':>7} {'cpu s':>7}")
+    for name, (n, wall, cpu) in total.items():
+        print(f"    {name:<24} {n:5d} {wall:7.2f} {cpu:7.2f}")
+    rest_wall = wall_s - sum(t[1] for t in total.values())
+    rest_cpu = cpu_s - sum(t[2] for t in total.values())
+    print(f"    {'(everything else)':<24} {'':5} {rest_wall:7.2f} {rest_cpu:7.2f}")
 
 
 @section("segment")
@@ -271,16 +316,23 @@ def bench_segment(args: argparse.Namespace) -> bool:
     runs = []
     for k in range(args.repeats):
         cmd = [sys.executable, "-c", _SEGMENT_CHILD, str(100 + k), ",".join(map(str, PHANTOM_SHAPE_ZYX)),
-               ",".join(map(str, PHANTOM_SPACING_ZYX_MM)), "objectness" if k == 0 else "-"]
+               ",".join(map(str, PHANTOM_SPACING_ZYX_MM)), "objectness" if k == 0 else "-",
+               ",".join(SEGMENT_STAGES)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1800)
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = runs[-1]
-        print(f"  seed {100 + k}: segment_veins {r['wall_s']:.1f} s, peak {r['peak_total_mb']:.0f} MiB total "
-              f"(+{r['peak_above_baseline_mb']:.0f} MiB over the loaded volume), {r['found']} segments found")
+        what = "segmentation's own peak" if r["peak_reset"] else "process peak, phantom generation included"
+        print(f"  seed {100 + k}: segment_veins {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s cpu, peak "
+              f"{r['peak_total_mb']:.0f} MiB ({what}; +{r['peak_above_baseline_mb']:.0f} MiB over the loaded "
+              f"volume), {r['found']} segments found (load average {os.getloadavg()[0]:.1f})")
+        if k == 0:
+            _print_stages(r["stages"], r["wall_s"], r["cpu_s"])
     r0 = runs[0]
     print(f"  vesselness, 5 scales, {'x'.join(map(str, r0['crop_shape'][::-1]))} crop: vascseg "
-          f"{r0['ours_s']:.2f} s vs SimpleITK ObjectnessMeasure {r0['sitk_s']:.1f} s "
-          f"(ratio {r0['sitk_s'] / max(r0['ours_s'], 1e-9):.0f}x)")
+          f"{r0['ours_s']:.2f} s ({r0['ours_cpu_s']:.2f} s cpu, 1 thread) vs SimpleITK ObjectnessMeasure "
+          f"{r0['sitk_s']:.1f} s ({r0['sitk_cpu_s']:.1f} s cpu, 2 threads): "
+          f"ratio {r0['sitk_s'] / max(r0['ours_s'], 1e-9):.1f}x wall, "
+          f"{r0['sitk_cpu_s'] / max(r0['ours_cpu_s'], 1e-9):.1f}x cpu")
     wall = statistics.median(r["wall_s"] for r in runs)
     peak = max(r["peak_total_mb"] for r in runs)
     ok = wall < SEGMENT_TARGET_S and peak < 4096 and r0["ours_s"] < r0["sitk_s"]

@@ -7,7 +7,6 @@ geometry), landmarks (points in named veins) and a prior label map (TotalSegment
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -15,7 +14,10 @@ from scipy import ndimage as ndi
 from ..anatomy import LABELS, VEIN_NAMES
 from ..config import Config
 from ..geometry import Volume
-from ._distance import edt_mm
+from ._distance import within_mm
+from ._grid import block_mean, coarse_volume, working_factors
+from ._refine import defect_window, refine_on_input_grid
+from ._result import Detection, Segmentation
 from .defects import defects_in, vein_envelope
 from .lumen import (
     body_mask,
@@ -51,39 +53,6 @@ IILIAC_SPLIT_FRACTION = 0.4
 """Where a prior's undivided iliac vein is split into common (first part) and external."""
 
 
-@dataclass(frozen=True)
-class Segmentation:
-    """Result of :func:`segment_veins`; every array is (z, y, x) on the input grid.
-
-    Attributes
-    ----------
-    veins : uint8
-        Vein labels (:data:`vascseg.anatomy.LABELS`) over the whole vessel interior,
-        enhanced lumen and filling defects alike.
-    defects : bool
-        Filling defects (a subset of ``veins > 0``).
-    lumen : bool
-        Enhanced venous lumen.
-    arteries : bool
-        Bright tubular voxels judged arterial (kept out of ``veins``).
-    missing : dict
-        Segment name -> why it was not found.
-    warnings : tuple of str
-    """
-
-    veins: np.ndarray
-    defects: np.ndarray
-    lumen: np.ndarray
-    arteries: np.ndarray
-    missing: dict[str, str] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def found(self) -> tuple[str, ...]:
-        present = set(np.unique(self.veins).tolist())
-        return tuple(n for n in VEIN_NAMES if LABELS[n] in present)
-
-
 def _landmark_indices(landmarks, grid: Volume):
     if not landmarks:
         return None
@@ -98,6 +67,10 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
                   prior: Prior | None = None) -> Segmentation:
     """Segment and name the pelvic-to-caval veins and their filling defects.
 
+    A series finer than :data:`vascseg.segment._grid.WORK_SPACING_MAX_MM` is analysed on a
+    block-averaged working grid; lumen edges, envelope and defects are then refined on the
+    input grid near the veins (:func:`vascseg.segment._refine.refine_on_input_grid`).
+
     Parameters
     ----------
     volume : Volume
@@ -110,19 +83,34 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
         Resampled anatomical masks (see :func:`load_prior`); its IVC anchors the vein tree.
     """
     cfg = (config or Config()).segment
+    factors = working_factors(volume.spacing_mm)
+    # pseudo-HU on the input grid (CT: the array itself, converted box by box later)
+    img = normalise_intensity(volume) if volume.modality == "MR" else volume.array
+    if factors == (1, 1, 1):
+        return _detect(volume, np.asarray(img, np.float32), cfg, landmarks, prior).segmentation
+    work = coarse_volume(volume, block_mean(img, factors), factors)
+    work_prior = None
+    if prior is not None:
+        work_prior = Prior({k: block_mean(m, factors) >= 0.5 for k, m in prior.masks.items()}, prior.source)
+    det = _detect(work, work.array, cfg, landmarks, work_prior)
+    return refine_on_input_grid(det, volume, img, factors, cfg, prior=prior)
+
+
+def _detect(volume: Volume, img: np.ndarray, cfg, landmarks, prior: Prior | None) -> Detection:
+    """The whole analysis on ``volume``'s grid; ``img`` is its pseudo-HU float32 array."""
     sp = volume.spacing_mm
     warnings: list[str] = []
-    img = normalise_intensity(volume)
     body = body_mask(img)
     sig = [cfg.smoothing_sigma_mm / s for s in sp]
     smooth = ndi.gaussian_filter(img, sig, mode="nearest") if cfg.smoothing_sigma_mm > 0 else img
     mr = volume.modality == "MR"
     # cortical bone is dark on MR: no bone mask there (and no spine check for the IVC)
     bone = np.zeros(volume.shape, bool) if mr else bone_mask(smooth, sp)
-    d_lo, d_hi = ((cfg.mr_defect_min_hu, cfg.mr_defect_max_hu) if mr
-                  else (cfg.ct_defect_min_hu, cfg.ct_lumen_min_hu))
+    d_lo, d_hi = defect_window(cfg, mr)
     bright = (smooth >= cfg.ct_lumen_min_hu) & (smooth <= cfg.ct_lumen_max_hu) & body & ~bone
     zeros = np.zeros(volume.shape, bool)
+    organs = zeros
+    level = cfg.ct_lumen_min_hu
 
     prior_ivc = prior.get("ivc") if prior else None
     prior_veins = None
@@ -147,9 +135,11 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
     else:
         v = vesselness(smooth, sp, mask=bright, c=60.0)
         core = v > VESSEL_CORE_MIN
+        del v
         organs = thick_regions(bright, sp, ORGAN_BALL_MM, margin_mm=ORGAN_MARGIN_MM)
-        near = edt_mm(~core, sp) <= VESSEL_CORE_REACH_MM
+        near = within_mm(core, VESSEL_CORE_REACH_MM, sp)
         vessels = tubular_components(bright & ~organs & near, core, sp, min_core_ml=MIN_CORE_ML)
+        del near
         level = float(np.median(smooth[core & vessels])) if (core & vessels).any() else cfg.ct_lumen_min_hu
         vessels = grow_half_max(vessels, smooth, level, sp, allowed=body & ~bone & ~organs)
         if prior_ivc is not None:
@@ -163,8 +153,9 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
         warnings.extend(seed_notes)
         if ivc_seed is None or not ivc_seed.any():
             reason = "; ".join(seed_notes) or "no enhanced IVC found"
-            return Segmentation(np.zeros(volume.shape, np.uint8), zeros, zeros,
-                                vessels, {n: reason for n in VEIN_NAMES}, tuple(warnings))
+            seg = Segmentation(np.zeros(volume.shape, np.uint8), zeros, zeros,
+                               vessels, {n: reason for n in VEIN_NAMES}, tuple(warnings))
+            return Detection(seg, zeros, zeros, body, bone | organs, level)
         # veins and arteries by their seeds; vessels connected to neither may be veins cut
         # off from the IVC by a filling defect: the envelope (lumen plus the hypodense tissue
         # its contrast wraps around) reconnects them, but never across an artery.
@@ -176,6 +167,7 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
         lab, _ = ndi.label(env_all, structure=np.ones((3, 3, 3)))
         ids = np.unique(lab[ivc_seed & env_all])
         env = np.isin(lab, ids[ids > 0])
+        del lab, env_all
         lumen = vessels & env
         if prior_veins is not None:
             env = env | (prior_veins & ~arteries)
@@ -190,7 +182,8 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
             why = [x.split(": ", 1)[1] for x in notes if x.startswith(n) or f"/{n.split('_', 1)[-1]}" in x]
             missing[n] = why[0] if why else "not found in the vein tree"
     warnings.extend(x for x in notes if "landmark" in x or "placed at" in x)
-    return Segmentation(veins, defects, lumen & (veins > 0), arteries, missing, tuple(warnings))
+    seg = Segmentation(veins, defects, lumen & (veins > 0), arteries, missing, tuple(warnings))
+    return Detection(seg, env, lumen, body, bone | organs, level)
 
 
 __all__ = ["PRIOR_MAPS", "Prior", "Segmentation", "load_prior", "segment_veins", "vesselness"]

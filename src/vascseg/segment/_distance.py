@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 
 
 def edt_mm(mask: np.ndarray, spacing_mm) -> np.ndarray:
@@ -13,3 +14,33 @@ def edt_mm(mask: np.ndarray, spacing_mm) -> np.ndarray:
     import edt
 
     return edt.edt(mask, anisotropy=tuple(float(s) for s in spacing_mm), parallel=2, black_border=False)
+
+
+def within_mm(mask: np.ndarray, radius_mm: float, spacing_mm) -> np.ndarray:
+    """Voxels at most ``radius_mm`` from a ``True`` voxel of ``mask`` (dilation by a ball).
+
+    Equal to ``edt_mm(~mask, spacing_mm) <= radius_mm``, computed only in the box of
+    ``mask`` grown by the radius.
+    """
+    out = np.zeros(mask.shape, bool)
+    if not mask.any():
+        return out
+    box = ndi.find_objects(mask.astype(np.uint8))[0]
+    grow = [int(np.ceil(radius_mm / float(s))) + 1 for s in spacing_mm]
+    box = tuple(slice(max(b.start - g, 0), min(b.stop + g, n))
+                for b, g, n in zip(box, grow, mask.shape, strict=True))
+    out[box] = edt_mm(~mask[box], spacing_mm) <= radius_mm
+    return out
+
+
+def inside_mm(mask: np.ndarray, radius_mm: float, spacing_mm) -> np.ndarray:
+    """Voxels of ``mask`` farther than ``radius_mm`` from any ``False`` voxel (erosion by a
+    ball): ``edt_mm(mask, spacing_mm) > radius_mm``, computed in the box of ``mask``."""
+    out = np.zeros(mask.shape, bool)
+    if not mask.any():
+        return out
+    box = ndi.find_objects(mask.astype(np.uint8))[0]
+    # one voxel of background around the box: the nearest False voxel is never farther out
+    box = tuple(slice(max(b.start - 1, 0), min(b.stop + 1, n)) for b, n in zip(box, mask.shape, strict=True))
+    out[box] = edt_mm(mask[box], spacing_mm) > radius_mm
+    return out

@@ -13,6 +13,7 @@ from scipy import ndimage as ndi
 
 from ..geometry import Volume
 from ._distance import edt_mm as _edt_mm
+from ._distance import inside_mm, within_mm
 
 BODY_MIN_HU = -400.0
 """Voxels above this (pseudo-HU) belong to the body (air is about -1000)."""
@@ -62,6 +63,21 @@ def normalise_intensity(volume: Volume, body: np.ndarray | None = None) -> np.nd
     return out.astype(np.float32)
 
 
+def fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
+    """``ndi.binary_fill_holes`` of every axial (z) slice, in one pass: background
+    components (4-connected in the slice) not touching the slice's border are holes."""
+    st = np.zeros((3, 3, 3), bool)
+    st[1] = ndi.generate_binary_structure(2, 1)
+    lab, n = ndi.label(~mask, structure=st)
+    if n == 0:
+        return mask.copy()
+    outside = np.zeros(n + 1, bool)
+    for face in (lab[:, 0, :], lab[:, -1, :], lab[:, :, 0], lab[:, :, -1]):
+        outside[face] = True
+    outside[0] = False  # the mask itself
+    return ~outside[lab]
+
+
 def body_mask(image: np.ndarray) -> np.ndarray:
     """Largest connected region above :data:`BODY_MIN_HU`, holes filled slice by slice."""
     m = image > BODY_MIN_HU
@@ -71,27 +87,29 @@ def body_mask(image: np.ndarray) -> np.ndarray:
     sizes = np.bincount(lab.ravel())
     sizes[0] = 0
     m = lab == int(np.argmax(sizes))
-    for k in range(m.shape[0]):
-        m[k] = ndi.binary_fill_holes(m[k])
-    return m
+    del lab
+    return fill_holes_per_slice(m)
 
 
 MARROW_SPAN_MM = 30.0
 """Bright voxels with cortical bone on both sides along an axis within this span are marrow."""
 
 
-def _span_between(cort: np.ndarray, axis: int, step_mm: float) -> np.ndarray:
-    """Distance (mm) between the nearest cortex before and after each voxel along ``axis``."""
+def _span_within(cort: np.ndarray, axis: int, max_vox: int) -> np.ndarray:
+    """Voxels whose nearest cortex before and after along ``axis`` are at most ``max_vox``
+    voxels apart (int32 running indices; the cortex voxels themselves included)."""
     n = cort.shape[axis]
     shape = [1, 1, 1]
     shape[axis] = n
-    idx = np.arange(n).reshape(shape)
-    big = 10 * n
+    idx = np.arange(n, dtype=np.int32).reshape(shape)
+    big = np.int32(10 * n)
     before = np.where(cort, idx, -big)
     np.maximum.accumulate(before, axis=axis, out=before)
     after = np.flip(np.where(cort, idx, 2 * big), axis=axis)
-    after = np.flip(np.minimum.accumulate(after, axis=axis), axis=axis)
-    return (after - before).astype(np.float32) * step_mm
+    np.minimum.accumulate(after, axis=axis, out=after)
+    after = np.flip(after, axis=axis)
+    after -= before
+    return after <= max_vox
 
 
 def bone_mask(smooth: np.ndarray, spacing_mm) -> np.ndarray:
@@ -105,18 +123,22 @@ def bone_mask(smooth: np.ndarray, spacing_mm) -> np.ndarray:
     if not cort.any():
         return cort
     r = max(1, int(round(1.5 / min(spacing_mm[1:]))))
-    st = ndi.generate_binary_structure(2, 1)
+    # Everything happens in the box of the cortex, grown by what the closing and the final
+    # dilation can reach (r + 1 voxels in the slice, 1 across): the same result, less work.
+    box = ndi.find_objects(cort.astype(np.uint8))[0]
+    box = tuple(slice(max(b.start - m, 0), min(b.stop + m, n))
+                for b, m, n in zip(box, (1, r + 1, r + 1), cort.shape, strict=True))
+    sub = cort[box]
+    st = np.zeros((3, 3, 3), bool)
+    st[1] = ndi.generate_binary_structure(2, 1)  # in-slice closing, as slice by slice
+    inside = fill_holes_per_slice(ndi.binary_closing(sub, st, iterations=r))
+    enclosed = np.zeros_like(sub)
+    for ax in range(3):
+        enclosed |= _span_within(sub, ax, int(np.floor(MARROW_SPAN_MM / float(spacing_mm[ax]) + 1e-9)))
+    inside |= enclosed & (smooth[box] > 100.0)
     out = np.zeros_like(cort)
-    ks = np.nonzero(cort.any(axis=(1, 2)))[0]
-    for k in ks:
-        c = ndi.binary_closing(cort[k], st, iterations=r)
-        out[k] = ndi.binary_fill_holes(c)
-    sl = (slice(max(int(ks.min()) - 1, 0), int(ks.max()) + 2), slice(None), slice(None))
-    sub = cort[sl]
-    spans = [_span_between(sub, ax, float(spacing_mm[ax])) for ax in range(3)]
-    enclosed = np.minimum(np.minimum(spans[0], spans[1]), spans[2]) <= MARROW_SPAN_MM
-    out[sl] |= enclosed & (smooth[sl] > 100.0)
-    return ndi.binary_dilation(out, iterations=1)
+    out[box] = ndi.binary_dilation(inside, iterations=1)
+    return out
 
 
 @dataclass(frozen=True)
@@ -345,12 +367,10 @@ def thick_regions(bright: np.ndarray, spacing_mm, radius_mm: float, *, margin_mm
     The widest vein expected (``SegmentConfig.vessel_radius_max_mm``) is thinner than the
     ball, so enhancing kidneys, spleen or liver come out while vessels stay.
     """
-    if not bright.any():
-        return np.zeros_like(bright)
-    core = _edt_mm(bright, spacing_mm) > radius_mm
+    core = inside_mm(bright, radius_mm, spacing_mm)
     if not core.any():
         return np.zeros_like(bright)
-    return (_edt_mm(~core, spacing_mm) <= radius_mm + margin_mm) & bright
+    return within_mm(core, radius_mm + margin_mm, spacing_mm) & bright
 
 
 def tubular_components(candidates: np.ndarray, core: np.ndarray, spacing_mm, *,

@@ -9,7 +9,11 @@ scale on the full grid and a general eigen-solver per voxel (93 s and 17 s on a
 * takes second derivatives by central differences at the needed coarse voxels only,
 * solves the symmetric 3x3 eigenproblem in closed form (trigonometric method), float32,
 * evaluates the response only at candidate voxels (``mask``); a full-grid voxel takes
-  the response of the coarse block it lies in.
+  the response of the coarse block it lies in, each block solved once (found by marking a
+  flat array, not by sorting voxel triples), on a crop of each scale's grid around the mask.
+
+On the 256x256x200 crop of the 512x512x400 benchmark phantom (5 scales, ~1.8 M candidate
+voxels) this takes ~1.5 s on one core here.
 """
 
 from __future__ import annotations
@@ -44,24 +48,31 @@ def symmetric_eigvals(hxx, hyy, hzz, hxy, hxz, hyz):
     e1 = q + 2.0 * p * np.cos(phi)
     e3 = q + 2.0 * p * np.cos(phi + (2.0 * np.pi / 3.0))
     e2 = 3.0 * q - e1 - e3
-    stack = np.stack([e1, e2, e3])
-    order = np.argsort(np.abs(stack), axis=0)
-    s = np.take_along_axis(stack, order, axis=0)
-    return s[0], s[1], s[2]
+    # sort by magnitude: three compare-and-swaps
+    a, b, c = e1, e2, e3
+    for i, j in ((0, 1), (1, 2), (0, 1)):
+        vals = [a, b, c]
+        x, y = vals[i], vals[j]
+        swap = np.abs(x) > np.abs(y)
+        vals[i], vals[j] = np.where(swap, y, x), np.where(swap, x, y)
+        a, b, c = vals
+    return a, b, c
 
 
-def _downsample(image: np.ndarray, spacing_mm, target_mm: float):
-    """Block-mean downsample by integer factors so voxels approach ``target_mm``."""
-    factors = [max(1, int(np.floor(target_mm / s))) for s in spacing_mm]
-    if all(f == 1 for f in factors):
-        return image, np.asarray(spacing_mm, float), factors
-    fz, fy, fx = factors
-    z, y, x = (image.shape[i] // factors[i] * factors[i] for i in range(3))
-    if min(z, y, x) == 0:
-        return image, np.asarray(spacing_mm, float), [1, 1, 1]
-    v = image[:z, :y, :x].reshape(z // fz, fz, y // fy, fy, x // fx, fx)
-    small = v.mean(axis=(1, 3, 5), dtype=np.float32)
-    return small, np.asarray(spacing_mm, float) * factors, factors
+def _scale_grid(shape, spacing_mm, target_mm: float) -> np.ndarray:
+    """Integer block size per axis so voxels approach ``target_mm`` (at least 3 blocks per axis)."""
+    f = [max(1, min(int(np.floor(target_mm / s)), n // 3)) for s, n in zip(spacing_mm, shape, strict=True)]
+    return np.asarray(f, np.int64)
+
+
+def _block_mean(image: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Float32 block mean by integer ``factors`` (the shape is a multiple of them)."""
+    if np.all(factors == 1):
+        return image
+    fz, fy, fx = (int(f) for f in factors)
+    z, y, x = (n // f for n, f in zip(image.shape, factors, strict=True))
+    v = image.reshape(z, fz, y, fy, x, fx)
+    return v.mean(axis=(1, 3, 5), dtype=np.float32)
 
 
 def _hessian_at(g: np.ndarray, spacing_mm: np.ndarray, vox: np.ndarray) -> dict:
@@ -90,7 +101,7 @@ def _frangi_at(small: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float, vox: 
     if len(vox) == 0:
         return out
     sig_vox = [sigma_mm / s for s in spacing_mm]
-    g = ndi.gaussian_filter(small, sig_vox, mode="nearest", truncate=3.0).astype(np.float32)
+    g = ndi.gaussian_filter(small, sig_vox, mode="nearest", truncate=3.0).astype(np.float32, copy=False)
     h = _hessian_at(g, spacing_mm, vox)
     s2 = np.float32(sigma_mm * sigma_mm)  # gamma = 2 scale normalisation
     l1, l2, l3 = symmetric_eigvals(h[(0, 0)] * s2, h[(1, 1)] * s2, h[(2, 2)] * s2,
@@ -142,24 +153,46 @@ def vesselness(
     if mask is None:
         mask = np.ones(image.shape, bool)
     idx = np.nonzero(mask)
-    idx_full = np.stack(idx, axis=1)
-    best = np.zeros(len(idx_full), np.float32)
-    best_scale = np.zeros(len(idx_full), np.float32)
-    for sigma in sigmas_mm:
-        small, sp, factors = _downsample(image, spacing_mm, sigma / VOXELS_PER_SIGMA)
-        # Each full-grid voxel takes the response of the coarse block it falls in; the
-        # Hessian is solved once per distinct block (1 voxel margin for the stencils).
-        block = idx_full // np.asarray(factors)
-        block = np.clip(block, 1, np.asarray(small.shape) - 2)
-        uniq, inverse = np.unique(block, axis=0, return_inverse=True)
-        resp = _frangi_at(small, sp, sigma, uniq, alpha=alpha, beta=beta, c=c)[inverse.ravel()]
+    n = len(idx[0])
+    best = np.zeros(n, np.float32)
+    best_scale = np.zeros(n, np.float32)
+    if n:
+        lo_vox = np.array([int(i.min()) for i in idx])
+        hi_vox = np.array([int(i.max()) for i in idx])
+    for sigma in sigmas_mm if n else ():
+        factors = _scale_grid(image.shape, spacing_mm, sigma / VOXELS_PER_SIGMA)
+        n_blocks = np.asarray(image.shape) // factors
+        sp = np.asarray(spacing_mm, float) * factors
+        # Each voxel takes the response of the coarse block it falls in (inner blocks only:
+        # 1 block margin for the stencils); only blocks holding mask voxels are solved, on a
+        # crop of the coarse grid wide enough for the Gaussian (``truncate`` 3) and stencils.
+        radius = np.ceil(3.0 * sigma / sp).astype(np.int64) + 2
+        c0 = np.maximum(np.clip(lo_vox // factors, 1, n_blocks - 2) - radius, 0)
+        c1 = np.minimum(np.clip(hi_vox // factors, 1, n_blocks - 2) + 1 + radius, n_blocks)
+        sub = image[tuple(slice(a * f, b * f) for a, b, f in zip(c0, c1, factors, strict=True))]
+        small = _block_mean(sub, factors)
+        # flat index of each voxel's block on the crop, from per-axis lookup tables
+        lin = np.zeros(len(idx[0]), np.int64)
+        for ax in range(3):
+            table = np.clip(np.arange(image.shape[ax]) // factors[ax], 1, n_blocks[ax] - 2) - c0[ax]
+            if ax:
+                lin *= small.shape[ax]
+            lin += table[idx[ax]]
+        hit = np.zeros(small.size, bool)
+        hit[lin] = True
+        uniq = np.flatnonzero(hit)
+        del hit
+        vox = np.stack(np.unravel_index(uniq, small.shape), axis=1)
+        resp_grid = np.zeros(small.size, np.float32)
+        resp_grid[uniq] = _frangi_at(small, sp, sigma, vox, alpha=alpha, beta=beta, c=c)
+        resp = resp_grid[lin]
         better = resp > best
         best[better] = resp[better]
         best_scale[better] = sigma
     out = np.zeros(image.shape, np.float32)
-    out[idx] = best
+    out[mask] = best
     if return_scale:
         scale = np.zeros(image.shape, np.float32)
-        scale[idx] = best_scale
+        scale[mask] = best_scale
         return out, scale
     return out
