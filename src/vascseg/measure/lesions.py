@@ -12,9 +12,16 @@ from ..trace import RouteTrace, TraceResult
 from .result import Lesion
 
 
-def defect_runs(occlusion_pct: np.ndarray, min_occlusion_pct: float) -> list[tuple[int, int]]:
-    """Inclusive index ranges ``(first, last)`` of consecutive sections above the threshold."""
+def defect_runs(occlusion_pct: np.ndarray, min_occlusion_pct: float,
+                at_centre: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Inclusive index ranges ``(first, last)`` of consecutive sections above the threshold.
+
+    With ``at_centre`` (bool per section), a section counts only where the defect reaches
+    the centreline point as well (the route runs inside the defect).
+    """
     flag = np.nan_to_num(np.asarray(occlusion_pct, float), nan=0.0) > min_occlusion_pct
+    if at_centre is not None:
+        flag &= np.asarray(at_centre, dtype=bool)
     edges = np.diff(np.r_[0, flag.astype(np.int8), 0])
     starts = np.nonzero(edges == 1)[0]
     stops = np.nonzero(edges == -1)[0] - 1
@@ -75,7 +82,7 @@ def find_lesions(route: RouteTrace, trace: TraceResult, defects: np.ndarray, gri
     mc = config.measure
     if not len(prof):
         return []
-    runs = defect_runs(prof.occlusion_pct, mc.min_occlusion_pct)
+    runs = defect_runs(prof.occlusion_pct, mc.min_occlusion_pct, prof.defect_at_centre)
     spans = merge_runs(runs, prof.s_mm, step_mm=config.trace.step_mm, length_mm=route.length_mm,
                        gap_tolerance_mm=mc.gap_tolerance_mm, min_length_mm=mc.min_lesion_length_mm)
     if not spans:
@@ -85,7 +92,10 @@ def find_lesions(route: RouteTrace, trace: TraceResult, defects: np.ndarray, gri
     out = []
     for a, b, start, end in spans:
         inside = (near >= a) & (near <= b)
-        pts = lps[inside] if inside.any() else prof.points_lps_mm[a:b + 1]
+        # the extent is that of the route centreline inside the lesion: defect voxels of an
+        # oblique vein reach a radius beyond it in z, and those of a neighbouring vein's
+        # defect labelled into this route's segments at a confluence even farther.
+        pts = prof.points_lps_mm[a:b + 1]
         z = pts[:, 2]
         zmax, zmin = float(z.max()), float(z.min())
         cranial = pts[z >= zmax - 1e-6].mean(axis=0)

@@ -24,10 +24,10 @@ class Lesion:
         pelvic end); each section stands for ``step_mm`` of route, so a lesion reaches
         half a step beyond its first and last defect sections (clipped to the route).
     segments : segments the lesion involves, in route order (pelvic first).
-    z_min_mm, z_max_mm : caudal / cranial patient z (LPS) of the lesion's defect voxels
-        (of its centreline points when no voxel was found).
+    z_min_mm, z_max_mm : caudal / cranial patient z (LPS) of the route centreline within
+        the lesion (its sections, every ``step_mm``).
     cranial_end_lps_mm, caudal_end_lps_mm : (x, y, z) of the most superior / inferior
-        defect voxel(s) of the lesion (mean of ties).
+        centreline point(s) of the lesion (mean of ties).
     volume_ml : defect voxels of the route's segments whose nearest centreline sample
         lies within the lesion, mL.
     max_occlusion_pct : largest section occlusion within the lesion.

@@ -49,6 +49,8 @@ class Profile:
     dist_to_confluence_mm : (N,) arc-length distance to the nearest confluence on this
         centreline (for routes: to the nearest confluence zone, 0 inside one; ``inf``
         when the centreline has none).
+    defect_at_centre : (N,) bool, the filling defect reaches the centreline point (None:
+        not measured, taken as True).
     """
 
     s_mm: np.ndarray
@@ -62,6 +64,7 @@ class Profile:
     defect_area_mm2: np.ndarray
     occlusion_pct: np.ndarray
     dist_to_confluence_mm: np.ndarray
+    defect_at_centre: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.s_mm.shape[0])

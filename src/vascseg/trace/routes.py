@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import map_coordinates
 from scipy.spatial import cKDTree
 
 from .._util import progress
@@ -17,6 +16,7 @@ from .centreline import (
     close_within,
     distance_mm,
     resample,
+    smooth_polyline,
     smooth_uniform,
 )
 from .result import Profile, RouteTrace, SegmentTrace, TraceResult
@@ -83,9 +83,10 @@ def trace_routes(veins: np.ndarray, defects: np.ndarray, grid: Volume, config: C
         segs.append(seg)
         ends[name] = e
     routes = []
+    junctions: dict[str, np.ndarray] = {}  # tributary -> junction on its parent, LPS mm
     for rdef in progress(config.route_defs, desc="routes", enabled=config.progress):
         routes.append(_trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnings,
-                                   **opts))
+                                   junctions, **opts))
     return TraceResult(routes=tuple(routes), segments=tuple(segs), graph=segment_graph(segs),
                        veins=veins, spacing_mm=grid.spacing_mm, warnings=tuple(warnings))
 
@@ -115,10 +116,6 @@ def _empty(rdef: RouteDef, missing, traced=()) -> RouteTrace:
                       length_mm=0.0, profile=Profile.empty())
 
 
-LINK_INSIDE_MIN = 0.5
-"""A straight link from a tributary's end to its parent's centreline is used when the
-interpolated vessel mask is at least this everywhere along it (else a centred path)."""
-
 TRIBUTARY_REACH_MM = 15.0
 """A tributary's end within this distance of a route sample is a confluence on the route."""
 
@@ -132,8 +129,95 @@ def _link(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a[None] + f * (b - a)[None]
 
 
-def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnings, *, step_mm,
-                 smoothing_mm, section_radius_mm, section_pixel_mm) -> RouteTrace:
+RETRACE_CHILD_RADII = 1.0
+"""At a confluence forming the parent, the route is traced again from this many child radii
+(plus :data:`RETRACE_MARGIN_MM`) before the confluence..."""
+
+RETRACE_PARENT_RADII = 1.5
+"""...to this many parent radii (plus :data:`RETRACE_MARGIN_MM`) along the parent."""
+
+RETRACE_MARGIN_MM = 5.0
+"""Added to the stretches above, and the margin (mm) of the box the path is searched in."""
+
+RETRACE_BOX_MM = 15.0
+"""Margin (mm) around the two ends of a re-traced stretch where its path is searched."""
+
+
+def _arc(points: np.ndarray) -> np.ndarray:
+    return np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))]
+
+
+def _connector(via: list[np.ndarray], vessel: np.ndarray, box, grid: Volume, *,
+               smoothing_mm: float) -> np.ndarray:
+    """Centred path (LPS mm, smoothed, every FINE_STEP_MM) through the points ``via``.
+
+    ``vessel`` is the route's mask on ``box``; each leg is searched within
+    :data:`RETRACE_BOX_MM` of its two ends and falls back to the straight segment.
+    """
+    legs = [via[0][None]]
+    for a, b in zip(via[:-1], via[1:], strict=True):
+        legs.append(_leg(a, b, vessel, box, grid))
+        legs.append(b[None])
+    return smooth_polyline(np.concatenate(legs), smoothing_mm=smoothing_mm)
+
+
+def _leg(a: np.ndarray, b: np.ndarray, vessel: np.ndarray, box, grid: Volume) -> np.ndarray:
+    """Voxel centres (LPS mm) of the centred path from ``a`` to ``b``, both excluded."""
+    to_box = lps_to_box_affine(grid, box)
+    lin, tr = to_box[:3, :3], to_box[:3, 3]
+    shape = np.array(vessel.shape)
+    ia = np.clip(np.round(a @ lin.T + tr).astype(int), 0, shape - 1)
+    ib = np.clip(np.round(b @ lin.T + tr).astype(int), 0, shape - 1)
+    if not (vessel[tuple(ia)] and vessel[tuple(ib)]) or np.array_equal(ia, ib):
+        return _link(a, b)
+    sp = grid.spacing_mm
+    m = np.ceil(RETRACE_BOX_MM / np.asarray(sp)).astype(int)
+    lo = np.maximum(np.minimum(ia, ib) - m, 0)
+    hi = np.minimum(np.maximum(ia, ib) + m + 1, shape)
+    sub = tuple(slice(int(x), int(y)) for x, y in zip(lo, hi, strict=True))
+    path = centred_path(distance_mm(vessel[sub], sp), ia - lo, ib - lo, sp)
+    if path is None:
+        return _link(a, b)
+    return grid.index_to_lps(path[1:-1] + lo + offset(box))
+
+
+JUNCTION_NEAR_MM = 2.0
+"""Voxels of a tributary's label within this distance (mm) of its closest voxel to the
+parent's centreline are junction candidates (the tributary ends on that centreline)."""
+
+JUNCTION_SEARCH_MM = 25.0
+"""Junction candidates are looked for this far (mm) around the tributary's contact."""
+
+
+def _junction(child: str, parent: str, veins: np.ndarray, grid: Volume, boxes,
+              contacts: dict[str, Contact], ends: dict[str, _Ends]) -> np.ndarray:
+    """Where ``child``'s centreline joins ``parent``'s (LPS mm).
+
+    A tributary's centreline ends on its parent's centreline, and its label reaches that
+    point (nearest-centreline labelling): of the child's voxels near the contact, those
+    closest to the parent's centreline (within :data:`JUNCTION_NEAR_MM` of the closest)
+    are candidates, and the one nearest the child's own centreline end is the junction.
+    Inside a wide parent the tributary may run on along its centreline (a hairpin): the
+    route follows it there, as the anatomy does.
+    """
+    c = contacts[child]
+    m = np.ceil(JUNCTION_SEARCH_MM / np.asarray(grid.spacing_mm)).astype(int)
+    cbox = boxes[child]
+    lo = np.maximum(c.voxels.min(axis=0) - m, [b.start for b in cbox])
+    hi = np.minimum(c.voxels.max(axis=0) + m + 1, [b.stop for b in cbox])
+    sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    idx = np.argwhere(veins[sub] == LABELS[child]) + lo
+    if not len(idx):
+        return grid.index_to_lps(c.centre_idx)
+    lps = grid.index_to_lps(idx)
+    d = cKDTree(ends[parent].fine_lps).query(lps)[0]
+    cand = lps[d <= d.min() + JUNCTION_NEAR_MM]
+    tip = ends[child].fine_lps[-1]
+    return cand[int(np.argmin(np.linalg.norm(cand - tip, axis=1)))]
+
+
+def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnings, junctions, *,
+                 step_mm, smoothing_mm, section_radius_mm, section_pixel_mm) -> RouteTrace:
     traced, missing = _chain(rdef, boxes, contacts)
     untraced = [s for s in rdef.segments if s not in traced]
     if missing or untraced:
@@ -150,34 +234,49 @@ def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnin
     labels = [LABELS[s] for s in traced]
     vessel = close_within(np.isin(crop, labels), crop > 0, sp)
     to_box = lps_to_box_affine(grid, box)
-    lin, tr = to_box[:3, :3], to_box[:3, 3]
-    vessel_u8 = vessel.astype(np.uint8)
-    dist = None
-    # The route follows each segment's own centreline up to the point of its parent's
-    # centreline nearest to the segment's end (the confluence), then the parent's.
+    # The route follows each segment's own centreline to the junction with the next one,
+    # then the parent's centreline. Where veins join end to end to form the parent (the
+    # iliac veins, the common iliac veins) their labels split the confluence between them
+    # and bend each centreline there: the route is traced again through the union of its
+    # labels from a child radius or two before to a few parent radii after the confluence.
+    # Elsewhere it joins at the child's junction on the parent (see _junction).
+    by_name = {sg.name: sg for sg in segs}
     pieces: list[np.ndarray] = []
+    carry, skip = np.zeros((0, 3)), 0
     for k, name in enumerate(traced):
-        fine = ends[name].fine_lps
-        if k > 0:
-            prev = pieces[-1][-1]
-            j = int(np.argmin(np.linalg.norm(fine - prev, axis=1)))
-            link = _link(prev, fine[j])
-            if len(link):
-                inside = map_coordinates(vessel_u8, (link @ lin.T + tr).T, order=1, mode="constant",
-                                         cval=0.0, prefilter=False, output=np.float32)
-                if inside.min() < LINK_INSIDE_MIN:
-                    if dist is None:
-                        dist = distance_mm(vessel, sp)
-                    a = np.round(prev @ lin.T + tr).astype(int)
-                    b = np.round(fine[j] @ lin.T + tr).astype(int)
-                    a = np.clip(a, 0, np.array(vessel.shape) - 1)
-                    b = np.clip(b, 0, np.array(vessel.shape) - 1)
-                    path = centred_path(dist, a, b, sp) if vessel[tuple(a)] and vessel[tuple(b)] else None
-                    if path is not None:
-                        link = grid.index_to_lps(path + offset(box))[1:-1]
-                pieces[-1] = np.concatenate([pieces[-1], link])
-            fine = fine[j:]
-        pieces.append(np.asarray(fine, dtype=np.float64))
+        fine = np.asarray(ends[name].fine_lps, dtype=np.float64)
+        if k > 0 and traced[k - 1] in ends[name].formed_by:
+            cur = np.concatenate([carry, fine[skip + 1:]])
+        elif k > 0:
+            jp = junctions[traced[k - 1]]
+            j = int(np.argmin(np.linalg.norm(fine - jp, axis=1)))
+            cur = np.concatenate([jp[None], _link(jp, fine[j]), fine[j:]])
+        else:
+            cur = fine
+        if k + 1 < len(traced) and name in ends[traced[k + 1]].formed_by:
+            parent = traced[k + 1]
+            p_fine = np.asarray(ends[parent].fine_lps, dtype=np.float64)
+            p0 = p_fine[0]
+            s_c = _arc(cur)
+            i0 = int(np.argmin(np.linalg.norm(cur - p0, axis=1)))
+            back = RETRACE_CHILD_RADII * _radius_mm(by_name.get(name)) + RETRACE_MARGIN_MM
+            a = int(np.searchsorted(s_c, s_c[i0] - back, side="right")) - 1
+            a = max(a, 0)
+            s_p = _arc(p_fine)
+            ahead = RETRACE_PARENT_RADII * _radius_mm(by_name.get(parent)) + RETRACE_MARGIN_MM
+            skip = min(int(np.searchsorted(s_p, ahead)), len(p_fine) - 1)
+            conn = _connector([cur[a], p0, p_fine[skip]], vessel, box, grid, smoothing_mm=smoothing_mm)
+            split = int(np.argmin(np.linalg.norm(conn - p0, axis=1)))
+            split = min(max(split, 1), len(conn) - 1)
+            carry = conn[split:]
+            cur = np.concatenate([cur[:a], conn[:split]])
+        elif k + 1 < len(traced):
+            if name not in junctions:
+                junctions[name] = _junction(name, traced[k + 1], veins, grid, boxes, contacts, ends)
+            jn = junctions[name]
+            i = int(np.argmin(np.linalg.norm(cur - jn, axis=1)))
+            cur = np.concatenate([cur[:i + 1], _link(cur[i], jn)])
+        pieces.append(cur)
     # Even resampling of the joined polyline, each sample keeping its segment; a light
     # smoothing rounds the kinks at the confluences (tangents of the sections there).
     pts = np.concatenate(pieces)
@@ -197,8 +296,7 @@ def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnin
     names = np.array([traced[int(k)] for k in rank_s], dtype="<U32")
     zones = _confluence_zones(traced, conf_s, s, p, names, ends, segs)
     dconf = _distance_to_zones(s, zones)
-    if dist is None:
-        dist = distance_mm(vessel, sp)
+    dist = distance_mm(vessel, sp)
     radii = section_radii(dist, to_box, p, step_mm=step_mm, max_radius_mm=section_radius_mm)
     sec = measure_sections(vessel, defects[box] & vessel, lps_to_index_affine=to_box,
                            points_lps_mm=p, tangents_lps=t, radius_mm=radii,

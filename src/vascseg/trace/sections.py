@@ -31,6 +31,11 @@ RADIUS_MARGIN_MM = 5.0
 RADIUS_WINDOW_MM = 15.0
 """Arc length (each side) over which the largest distance to the wall is taken."""
 
+CENTRE_REACH_MM = 1.0
+"""A section's defect reaches its centreline point when a defect pixel lies within this
+distance (mm, square window) of it: a lesion is where the route runs inside the defect, not
+where an oblique plane near a confluence catches the defect of the vein it joins."""
+
 _STRUCT_LABEL = np.zeros((3, 3, 3), dtype=bool)
 _STRUCT_LABEL[1] = True  # 8-connectivity within a section, none across sections
 _STRUCT_ERODE = np.zeros((3, 3, 3), dtype=bool)
@@ -101,11 +106,12 @@ def measure_sections(
     Returns
     -------
     dict of (N,) arrays: ``lumen_area_mm2``, ``equivalent_diameter_mm``,
-    ``min_diameter_mm``, ``max_diameter_mm``, ``defect_area_mm2``, ``occlusion_pct``.
+    ``min_diameter_mm``, ``max_diameter_mm``, ``defect_area_mm2``, ``occlusion_pct`` and
+    the boolean ``defect_at_centre`` (defect within :data:`CENTRE_REACH_MM` of the point).
     """
     pts = np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3)
     n_sec = len(pts)
-    out = {k: np.zeros(n_sec) for k in ("vessel", "defect", "min_d", "max_d")}
+    out = {k: np.zeros(n_sec) for k in ("vessel", "defect", "min_d", "max_d", "centre")}
     if n_sec:
         radii = np.broadcast_to(np.asarray(radius_mm, dtype=np.float64), (n_sec,))
         r_max = float(max_radius_mm if max_radius_mm is not None else radii.max())
@@ -142,6 +148,7 @@ def measure_sections(
         "max_diameter_mm": np.where(found, out["max_d"], np.nan),
         "defect_area_mm2": defect_a,
         "occlusion_pct": occl,
+        "defect_at_centre": out["centre"] > 0,
     }
 
 
@@ -179,6 +186,8 @@ def _measure_chunk(vessel, defect, geo, sel, m, pixel_mm, dirs, out) -> np.ndarr
                                         cval=0.0, output=np.float32, prefilter=False)
         dbin = (dsamp.reshape(k, n, n) > 0.5) & keep
         out["defect"][sel] = dbin.reshape(k, -1).sum(axis=1)
+        w = int(np.ceil(CENTRE_REACH_MM / pixel_mm))
+        out["centre"][sel] = dbin[:, max(m - w, 0):m + w + 1, max(m - w, 0):m + w + 1].any(axis=(1, 2))
     else:
         out["defect"][sel] = 0
     # Feret diameters from the boundary pixels of the kept component.
