@@ -94,7 +94,8 @@ class RouteTrace:
         step short of it).
     profile : centreline samples and cross-sections (empty when not traced).
     confluences_s_mm : arc-length positions where the route passes from one segment into
-        the next (the junction on the parent's centreline).
+        the next: where it crosses from the one's label into the other's, near the junction
+        on the parent's centreline.
     confluence_zones_mm : ``(start, end)`` arc-length intervals where a vein joins the route
         (its own confluences, from where the tributary's centreline enters the parent to
         the junction, and veins joining from outside); sections there are cut by the joining

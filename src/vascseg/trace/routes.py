@@ -12,12 +12,19 @@ from ..geometry import Volume
 from .centreline import (
     CLOSE_MM,
     FINE_STEP_MM,
-    centred_path,
     close_within,
     distance_mm,
     resample,
-    smooth_polyline,
     smooth_uniform,
+)
+from .joins import (
+    CORNER_MARGIN_MM,
+    axis_corner,
+    corner_axes,
+    corner_ends,
+    link,
+    side_junction,
+    through_mask,
 )
 from .result import Profile, RouteTrace, SegmentTrace, TraceResult
 from .sections import measure_sections, section_radii
@@ -28,7 +35,6 @@ from .segments import (
     grow,
     label_boxes,
     lps_to_box_affine,
-    offset,
     segment_graph,
     trace_segment,
     union_box,
@@ -83,10 +89,9 @@ def trace_routes(veins: np.ndarray, defects: np.ndarray, grid: Volume, config: C
         segs.append(seg)
         ends[name] = e
     routes = []
-    junctions: dict[str, np.ndarray] = {}  # tributary -> junction on its parent, LPS mm
     for rdef in progress(config.route_defs, desc="routes", enabled=config.progress):
         routes.append(_trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnings,
-                                   junctions, **opts))
+                                   **opts))
     return TraceResult(routes=tuple(routes), segments=tuple(segs), graph=segment_graph(segs),
                        veins=veins, spacing_mm=grid.spacing_mm, warnings=tuple(warnings))
 
@@ -120,104 +125,7 @@ TRIBUTARY_REACH_MM = 15.0
 """A tributary's end within this distance of a route sample is a confluence on the route."""
 
 
-def _link(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Points every FINE_STEP_MM from ``a`` to ``b`` (both excluded)."""
-    n = int(np.ceil(np.linalg.norm(b - a) / FINE_STEP_MM))
-    if n <= 1:
-        return np.zeros((0, 3))
-    f = np.arange(1, n)[:, None] / n
-    return a[None] + f * (b - a)[None]
-
-
-RETRACE_CHILD_RADII = 1.0
-"""At a confluence forming the parent, the route is traced again from this many child radii
-(plus :data:`RETRACE_MARGIN_MM`) before the confluence..."""
-
-RETRACE_PARENT_RADII = 1.5
-"""...to this many parent radii (plus :data:`RETRACE_MARGIN_MM`) along the parent."""
-
-RETRACE_MARGIN_MM = 5.0
-"""Added to the stretches above, and the margin (mm) of the box the path is searched in."""
-
-RETRACE_BOX_MM = 15.0
-"""Margin (mm) around the two ends of a re-traced stretch where its path is searched."""
-
-
-def _arc(points: np.ndarray) -> np.ndarray:
-    return np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))]
-
-
-def _connector(via: list[np.ndarray], vessel: np.ndarray, box, grid: Volume, *,
-               smoothing_mm: float) -> np.ndarray:
-    """Centred path (LPS mm, smoothed, every FINE_STEP_MM) through the points ``via``.
-
-    ``vessel`` is the route's mask on ``box``; each leg is searched within
-    :data:`RETRACE_BOX_MM` of its two ends and falls back to the straight segment.
-    """
-    legs = [via[0][None]]
-    for a, b in zip(via[:-1], via[1:], strict=True):
-        legs.append(_leg(a, b, vessel, box, grid))
-        legs.append(b[None])
-    return smooth_polyline(np.concatenate(legs), smoothing_mm=smoothing_mm)
-
-
-def _leg(a: np.ndarray, b: np.ndarray, vessel: np.ndarray, box, grid: Volume) -> np.ndarray:
-    """Voxel centres (LPS mm) of the centred path from ``a`` to ``b``, both excluded."""
-    to_box = lps_to_box_affine(grid, box)
-    lin, tr = to_box[:3, :3], to_box[:3, 3]
-    shape = np.array(vessel.shape)
-    ia = np.clip(np.round(a @ lin.T + tr).astype(int), 0, shape - 1)
-    ib = np.clip(np.round(b @ lin.T + tr).astype(int), 0, shape - 1)
-    if not (vessel[tuple(ia)] and vessel[tuple(ib)]) or np.array_equal(ia, ib):
-        return _link(a, b)
-    sp = grid.spacing_mm
-    m = np.ceil(RETRACE_BOX_MM / np.asarray(sp)).astype(int)
-    lo = np.maximum(np.minimum(ia, ib) - m, 0)
-    hi = np.minimum(np.maximum(ia, ib) + m + 1, shape)
-    sub = tuple(slice(int(x), int(y)) for x, y in zip(lo, hi, strict=True))
-    path = centred_path(distance_mm(vessel[sub], sp), ia - lo, ib - lo, sp)
-    if path is None:
-        return _link(a, b)
-    return grid.index_to_lps(path[1:-1] + lo + offset(box))
-
-
-JUNCTION_NEAR_MM = 2.0
-"""Voxels of a tributary's label within this distance (mm) of its closest voxel to the
-parent's centreline are junction candidates (the tributary ends on that centreline)."""
-
-JUNCTION_SEARCH_MM = 25.0
-"""Junction candidates are looked for this far (mm) around the tributary's contact."""
-
-
-def _junction(child: str, parent: str, veins: np.ndarray, grid: Volume, boxes,
-              contacts: dict[str, Contact], ends: dict[str, _Ends]) -> np.ndarray:
-    """Where ``child``'s centreline joins ``parent``'s (LPS mm).
-
-    A tributary's centreline ends on its parent's centreline, and its label reaches that
-    point (nearest-centreline labelling): of the child's voxels near the contact, those
-    closest to the parent's centreline (within :data:`JUNCTION_NEAR_MM` of the closest)
-    are candidates, and the one nearest the child's own centreline end is the junction.
-    Inside a wide parent the tributary may run on along its centreline (a hairpin): the
-    route follows it there, as the anatomy does.
-    """
-    c = contacts[child]
-    m = np.ceil(JUNCTION_SEARCH_MM / np.asarray(grid.spacing_mm)).astype(int)
-    cbox = boxes[child]
-    lo = np.maximum(c.voxels.min(axis=0) - m, [b.start for b in cbox])
-    hi = np.minimum(c.voxels.max(axis=0) + m + 1, [b.stop for b in cbox])
-    sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    idx = np.argwhere(veins[sub] == LABELS[child]) + lo
-    if not len(idx):
-        return grid.index_to_lps(c.centre_idx)
-    lps = grid.index_to_lps(idx)
-    d = cKDTree(ends[parent].fine_lps).query(lps)[0]
-    cand = lps[d <= d.min() + JUNCTION_NEAR_MM]
-    tip = ends[child].fine_lps[-1]
-    return cand[int(np.argmin(np.linalg.norm(cand - tip, axis=1)))]
-
-
-def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnings, junctions, *,
-                 step_mm, smoothing_mm, section_radius_mm, section_pixel_mm) -> RouteTrace:
+def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnings, *, step_mm, smoothing_mm, section_radius_mm, section_pixel_mm) -> RouteTrace:
     traced, missing = _chain(rdef, boxes, contacts)
     untraced = [s for s in rdef.segments if s not in traced]
     if missing or untraced:
@@ -234,48 +142,34 @@ def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnin
     labels = [LABELS[s] for s in traced]
     vessel = close_within(np.isin(crop, labels), crop > 0, sp)
     to_box = lps_to_box_affine(grid, box)
-    # The route follows each segment's own centreline to the junction with the next one,
-    # then the parent's centreline. Where veins join end to end to form the parent (the
-    # iliac veins, the common iliac veins) their labels split the confluence between them
-    # and bend each centreline there: the route is traced again through the union of its
-    # labels from a child radius or two before to a few parent radii after the confluence.
-    # Elsewhere it joins at the child's junction on the parent (see _junction).
+    # The route follows each segment's own centreline to its confluence with the next one,
+    # then the parent's (see .joins): around the corner where two veins join end to end to
+    # form the parent, and from a side branch's junction on the parent.
     by_name = {sg.name: sg for sg in segs}
+    veins_any = (crop > 0, to_box)
     pieces: list[np.ndarray] = []
-    carry, skip = np.zeros((0, 3)), 0
+    carry, skip, junction = np.zeros((0, 3)), 0, np.zeros(3)
     for k, name in enumerate(traced):
         fine = np.asarray(ends[name].fine_lps, dtype=np.float64)
         if k > 0 and traced[k - 1] in ends[name].formed_by:
-            cur = np.concatenate([carry, fine[skip + 1:]])
+            cur = np.concatenate([carry, fine[skip:]])
         elif k > 0:
-            jp = junctions[traced[k - 1]]
-            j = int(np.argmin(np.linalg.norm(fine - jp, axis=1)))
-            cur = np.concatenate([jp[None], _link(jp, fine[j]), fine[j:]])
+            j = int(np.argmin(np.linalg.norm(fine - junction, axis=1)))
+            cur = np.concatenate([junction[None], link(junction, fine[j]), fine[j:]])
         else:
             cur = fine
         if k + 1 < len(traced) and name in ends[traced[k + 1]].formed_by:
             parent = traced[k + 1]
-            p_fine = np.asarray(ends[parent].fine_lps, dtype=np.float64)
-            p0 = p_fine[0]
-            s_c = _arc(cur)
-            i0 = int(np.argmin(np.linalg.norm(cur - p0, axis=1)))
-            back = RETRACE_CHILD_RADII * _radius_mm(by_name.get(name)) + RETRACE_MARGIN_MM
-            a = int(np.searchsorted(s_c, s_c[i0] - back, side="right")) - 1
-            a = max(a, 0)
-            s_p = _arc(p_fine)
-            ahead = RETRACE_PARENT_RADII * _radius_mm(by_name.get(parent)) + RETRACE_MARGIN_MM
-            skip = min(int(np.searchsorted(s_p, ahead)), len(p_fine) - 1)
-            conn = _connector([cur[a], p0, p_fine[skip]], vessel, box, grid, smoothing_mm=smoothing_mm)
-            split = int(np.argmin(np.linalg.norm(conn - p0, axis=1)))
-            split = min(max(split, 1), len(conn) - 1)
-            carry = conn[split:]
-            cur = np.concatenate([cur[:a], conn[:split]])
+            e = ends[name]
+            own_mask = None if e.mask is None else (e.mask, lps_to_box_affine(grid, e.box))
+            cur, carry, skip = _corner(cur, np.asarray(ends[parent].fine_lps, dtype=np.float64),
+                                       _radius_mm(by_name.get(name)), _radius_mm(by_name.get(parent)),
+                                       vessel, (own_mask, veins_any), box, grid,
+                                       smoothing_mm=smoothing_mm, pixel_mm=section_pixel_mm)
         elif k + 1 < len(traced):
-            if name not in junctions:
-                junctions[name] = _junction(name, traced[k + 1], veins, grid, boxes, contacts, ends)
-            jn = junctions[name]
-            i = int(np.argmin(np.linalg.norm(cur - jn, axis=1)))
-            cur = np.concatenate([cur[:i + 1], _link(cur[i], jn)])
+            junction = side_junction(cur, ends[traced[k + 1]].fine_lps)
+            i = int(np.argmin(np.linalg.norm(cur - junction, axis=1)))
+            cur = np.concatenate([cur[:i + 1], link(cur[i], junction)])
         pieces.append(cur)
     # Even resampling of the joined polyline, each sample keeping its segment; a light
     # smoothing rounds the kinks at the confluences (tangents of the sections there).
@@ -291,22 +185,59 @@ def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnin
     fine = smooth_uniform(fine, sigma_samples=JOIN_SMOOTHING_MM / (sf[1] - sf[0]))
     s_fine = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(fine, axis=0), axis=1))]
     conf_s = tuple(float(np.interp(b, sf, s_fine)) for b in bounds_raw)
+    radius = [_radius_mm(by_name.get(nm)) for nm in traced]
+    conf_s = _label_bounds(conf_s, s_fine, fine, veins, grid, traced,
+                          window_mm=[radius[k] + radius[k + 1] + CORNER_MARGIN_MM
+                                     for k in range(len(conf_s))])
     s, p, t, length = resample(fine, step_mm=step_mm)
     rank_s = np.searchsorted(np.asarray(conf_s), s, side="right") if conf_s else np.zeros(len(s), int)
     names = np.array([traced[int(k)] for k in rank_s], dtype="<U32")
-    zones = _confluence_zones(traced, conf_s, s, p, names, ends, segs)
+    own = _own_zones(traced, conf_s, s, p, names, ends, segs)
+    zones = sorted(own + _joining_zones(traced, s, p, names, ends, segs))
     dconf = _distance_to_zones(s, zones)
     dist = distance_mm(vessel, sp)
     radii = section_radii(dist, to_box, p, step_mm=step_mm, max_radius_mm=section_radius_mm)
-    sec = measure_sections(vessel, defects[box] & vessel, lps_to_index_affine=to_box,
-                           points_lps_mm=p, tangents_lps=t, radius_mm=radii,
-                           pixel_mm=section_pixel_mm, max_radius_mm=section_radius_mm)
+    # Inside the route's own confluences the section is of the veins joining there (the
+    # route's mask); elsewhere of the segment's own (closed) mask, so a vein running beside
+    # it and touching it (a gonadal vein along the IVC) is not counted in its section.
+    groups = [(np.nonzero(_distance_to_zones(s, own) == 0)[0], vessel, defects[box] & vessel, to_box)]
+    for name in traced:
+        e = ends[name]
+        sel = np.nonzero((names == name) & (_distance_to_zones(s, own) > 0))[0]
+        if e.mask is None:
+            groups[0] = (np.union1d(groups[0][0], sel), *groups[0][1:])
+        elif len(sel):
+            groups.append((sel, e.mask, defects[e.box] & e.mask, lps_to_box_affine(grid, e.box)))
+    sec = _measure_groups(groups, p, t, radii, pixel_mm=section_pixel_mm,
+                          max_radius_mm=section_radius_mm)
     prof = Profile(s_mm=s, points_lps_mm=p, tangents_lps=t, segment=names,
                    dist_to_confluence_mm=dconf, **sec)
     return RouteTrace(name=rdef.name, definition=rdef, complete=not missing and not untraced,
                       missing_segments=tuple(missing), traced_segments=tuple(traced),
                       length_mm=length, profile=prof, confluences_s_mm=conf_s,
                       confluence_zones_mm=tuple(zones), bbox_zyx=tuple((b.start, b.stop) for b in box))
+
+
+def _corner(cur: np.ndarray, p_fine: np.ndarray, r_child: float, r_parent: float, vessel,
+            masks, box, grid: Volume, *, smoothing_mm: float, pixel_mm: float
+            ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Split an end-to-end confluence between the child's piece and the parent's.
+
+    ``masks`` are the child's own mask and the whole vessel interior, each as
+    ``(mask, lps_to_box)``. Returns the child's piece up to the corner, the points that
+    start the parent's piece (up to the parent's centreline) and the index of the parent's
+    centreline it goes on from.
+    """
+    a, b = corner_ends(cur, p_fine, r_child_mm=r_child, r_parent_mm=r_parent)
+    c_line, p_line = corner_axes(cur, p_fine, a, b, child_mask=masks[0], parent_mask=masks[1],
+                                 r_child_mm=r_child, r_parent_mm=r_parent, pixel_mm=pixel_mm)
+    corner = axis_corner(cur, p_fine, a, b, r_parent_mm=r_parent, child_line=c_line, parent_line=p_line)
+    if corner is None:  # axes that do not meet: a centred path through the confluence's mask
+        corner = through_mask([cur[a], p_fine[0], p_fine[b]], vessel, box, grid,
+                              smoothing_mm=smoothing_mm)[1:-1]
+    # the pieces part at the corner point nearest the parent's start
+    split = int(np.argmin(np.linalg.norm(corner - p_fine[0], axis=1))) if len(corner) else 0
+    return np.concatenate([cur[:a + 1], corner[:split]]), corner[split:], b
 
 
 def _radius_mm(seg: SegmentTrace | None) -> float:
@@ -318,14 +249,69 @@ def _radius_mm(seg: SegmentTrace | None) -> float:
     return float(np.median(d)) / 2 if len(d) else 0.0
 
 
-def _confluence_zones(traced, conf_s, s, p, names, ends, segs) -> list[tuple[float, float]]:
-    """Arc-length intervals of the route where another vein joins or leaves it.
+def _label_bounds(conf_s, s_fine: np.ndarray, fine: np.ndarray, veins: np.ndarray, grid: Volume,
+                 traced, *, window_mm) -> tuple[float, ...]:
+    """Where the route passes from each segment's label into the next one's (arc length, mm).
 
-    A route's own confluence runs from where the tributary's centreline enters its
-    parent (comes within the parent's radius of the parent's centreline) to the junction
-    on the parent's centreline plus the tributary's radius. A vein that joins the route
-    from outside covers the route samples its centreline passes within the route's
-    radius of, widened by its own radius on both sides.
+    Every vein's centreline ends on its parent's centreline, and a vein's label holds the
+    voxels nearest to its centreline: the route changes segment where it crosses from the
+    child's label into the parent's. Within ``window_mm`` of the geometric estimate
+    ``conf_s[k]`` the boundary is the arc length that leaves the fewest points of the
+    route's centreline (``fine``, (K, 3) LPS mm at ``s_fine``) on the wrong side (a child
+    label after it, a parent label before it). Without both labels in the window the
+    estimate is kept.
+    """
+    if not conf_s:
+        return tuple(conf_s)
+    idx = np.rint(grid.lps_to_index(fine)).astype(np.int64)
+    idx = np.clip(idx, 0, np.array(veins.shape) - 1)
+    lab = veins[tuple(idx.T)]
+    out = list(conf_s)
+    for k, cs in enumerate(conf_s):
+        lo = out[k - 1] if k > 0 else 0.0
+        hi = conf_s[k + 1] if k + 1 < len(conf_s) else s_fine[-1]
+        sel = (s_fine >= max(cs - window_mm[k], lo)) & (s_fine <= min(cs + window_mm[k], hi))
+        child = lab[sel] == LABELS[traced[k]]
+        parent = lab[sel] == LABELS[traced[k + 1]]
+        if not child.any() or not parent.any():
+            continue
+        # cost of a boundary before sample i: parent points before it + child points from it on
+        cost = np.r_[0, np.cumsum(parent)] + np.r_[np.cumsum(child[::-1])[::-1], 0]
+        best = np.nonzero(cost == cost.min())[0]
+        i = int(best[len(best) // 2])
+        sw = s_fine[sel]
+        out[k] = float(sw[0] if i == 0 else sw[-1] if i == len(sw) else 0.5 * (sw[i - 1] + sw[i]))
+    return tuple(out)
+
+
+def _measure_groups(groups, p: np.ndarray, t: np.ndarray, radii: np.ndarray, *, pixel_mm: float,
+                    max_radius_mm: float) -> dict[str, np.ndarray]:
+    """Sections of the samples ``p`` (N, 3), each group ``(indices, vessel, defect,
+    lps_to_box_affine)`` measured on its own masks; the arrays of
+    :func:`~vascseg.trace.sections.measure_sections` for all N samples."""
+    out: dict[str, np.ndarray] = {}
+    for sel, vessel, defect, affine in groups:
+        if not len(sel):
+            continue
+        sec = measure_sections(vessel, defect, lps_to_index_affine=affine, points_lps_mm=p[sel],
+                               tangents_lps=t[sel], radius_mm=radii[sel], pixel_mm=pixel_mm,
+                               max_radius_mm=max_radius_mm)
+        for k, v in sec.items():
+            if k not in out:
+                out[k] = np.zeros(len(p), dtype=v.dtype)
+            out[k][sel] = v
+    if not out:  # no sample: the keys with empty arrays
+        out = measure_sections(groups[0][1], None, lps_to_index_affine=groups[0][3],
+                               points_lps_mm=p, tangents_lps=t, radius_mm=radii, pixel_mm=pixel_mm)
+    return out
+
+
+def _own_zones(traced, conf_s, s, p, names, ends, segs) -> list[tuple[float, float]]:
+    """Arc-length intervals of the route's own confluences.
+
+    Each runs from where the tributary's centreline enters its parent (comes within the
+    parent's radius of the parent's centreline) to the junction on the parent's
+    centreline plus the tributary's radius.
     """
     by_name = {sg.name: sg for sg in segs}
     zones: list[tuple[float, float]] = []
@@ -338,6 +324,19 @@ def _confluence_zones(traced, conf_s, s, p, names, ends, segs) -> list[tuple[flo
         near = (names == child) & (d < r_par) & (s >= cs - 4 * r_par - 1.0)
         start = float(s[near].min()) if near.any() else cs
         zones.append((min(start, cs), cs + r_child))
+    return zones
+
+
+def _joining_zones(traced, s, p, names, ends, segs) -> list[tuple[float, float]]:
+    """Arc-length intervals where a vein joins the route from outside.
+
+    Each covers the route samples the vein's centreline passes within the route's radius
+    of, widened by the vein's own radius on both sides.
+    """
+    by_name = {sg.name: sg for sg in segs}
+    zones: list[tuple[float, float]] = []
+    if not len(s):
+        return zones
     tree = cKDTree(p)
     for sg in segs:
         if sg.drains_into not in traced or sg.name in traced or sg.name not in ends:
@@ -354,7 +353,7 @@ def _confluence_zones(traced, conf_s, s, p, names, ends, segs) -> list[tuple[flo
         else:
             continue
         zones.append((lo - r_t, hi + r_t))
-    return sorted(zones)
+    return zones
 
 
 def _distance_to_zones(s: np.ndarray, zones) -> np.ndarray:

@@ -31,10 +31,11 @@ RADIUS_MARGIN_MM = 5.0
 RADIUS_WINDOW_MM = 15.0
 """Arc length (each side) over which the largest distance to the wall is taken."""
 
-CENTRE_REACH_MM = 1.0
+CENTRE_REACH_MM = 0.5
 """A section's defect reaches its centreline point when a defect pixel lies within this
-distance (mm, square window) of it: a lesion is where the route runs inside the defect, not
-where an oblique plane near a confluence catches the defect of the vein it joins."""
+distance (mm, square window, at least one pixel) of it: a lesion is where the route runs
+inside the defect, not where an oblique plane near a confluence catches the defect of the
+vein it joins, nor where a cord in a touching vein reaches close to the centreline."""
 
 _STRUCT_LABEL = np.zeros((3, 3, 3), dtype=bool)
 _STRUCT_LABEL[1] = True  # 8-connectivity within a section, none across sections
@@ -203,3 +204,39 @@ def _measure_chunk(vessel, defect, geo, sel, m, pixel_mm, dirs, out) -> np.ndarr
     out["min_d"][sel[secs]] = width.min(axis=1)
     out["max_d"][sel[secs]] = width.max(axis=1)
     return touched
+
+
+def section_centroids(vessel: np.ndarray, *, lps_to_index_affine: np.ndarray, points_lps_mm: np.ndarray,
+                      tangents_lps: np.ndarray, radius_mm: float, pixel_mm: float) -> np.ndarray:
+    """Centroid (LPS mm) of the vessel's section at each point, NaN where none is found.
+
+    The section is the 2-D component of ``vessel`` containing (or nearest to) the point on
+    the plane orthogonal to its tangent, sampled as in :func:`measure_sections`.
+
+    Returns
+    -------
+    (N, 3) float.
+    """
+    pts = np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3)
+    out = np.full((len(pts), 3), np.nan)
+    if not len(pts):
+        return out
+    u, v = plane_basis(tangents_lps)
+    lin, tr = lps_to_index_affine[:3, :3], lps_to_index_affine[:3, 3]
+    m = int(round(radius_mm / pixel_mm))
+    offs = (np.arange(-m, m + 1) + PIXEL_SHIFT) * pixel_mm
+    vessel_f = np.ascontiguousarray(vessel)
+    vessel_f = vessel_f.view(np.uint8) if vessel_f.dtype == bool else vessel_f.astype(np.uint8)
+    for i in range(len(pts)):
+        plane = pts[i] + offs[:, None, None] * v[i] + offs[None, :, None] * u[i]  # (n, n, 3)
+        idx = plane.reshape(-1, 3) @ lin.T + tr
+        inside = ndimage.map_coordinates(vessel_f, idx.T, order=1, mode="constant", cval=0.0,
+                                         output=np.float32, prefilter=False).reshape(plane.shape[:2]) > 0.5
+        lab, n = ndimage.label(inside)
+        if n == 0:
+            continue
+        ii, jj = np.nonzero(lab)
+        k = int(np.argmin((ii - m + PIXEL_SHIFT) ** 2 + (jj - m + PIXEL_SHIFT) ** 2))
+        keep = lab == lab[ii[k], jj[k]]
+        out[i] = plane[keep].mean(axis=0)
+    return out

@@ -64,6 +64,8 @@ class _Ends:
     free_idx: np.ndarray   # global index of the free (upstream) end
     fine_lps: np.ndarray   # (K, 3) smoothed centreline, free end -> heart end, LPS mm
     formed_by: tuple[str, ...] = ()  # tributaries joining end to end at the free end
+    mask: np.ndarray | None = None  # the segment's own closed mask on ``box`` (bool)
+    box: Box | None = None
 
 
 def grow(box: Box, shape, margin: int = 1) -> Box:
@@ -222,7 +224,7 @@ def trace_segment(
                        drains_into=contact.parent if contact is not None else None,
                        confluence_lps_mm=conf_lps)  # type: ignore[arg-type]
     return seg, _Ends(heart_idx=heart + off, free_idx=free + off, fine_lps=fine,
-                       formed_by=formed_by)
+                       formed_by=formed_by, mask=mask, box=g)
 
 
 def _free_at_end_contacts(own: np.ndarray, depth: np.ndarray, tributaries: list[Contact],
