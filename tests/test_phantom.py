@@ -116,6 +116,27 @@ def test_truth_centreline_runs_inside_the_labelled_route(phantom):
         assert np.quantile(d, 0.98) <= 0.5 * np.linalg.norm(vol.spacing_mm), name
 
 
+def test_tributaries_run_straight_on_to_their_junction(phantom):
+    """Inside its parent's lumen a vein's truth centreline heads for the junction: no hook or
+    hairpin that no image could show (it would count in the route's and the lesions' lengths)."""
+    segs = phantom.truth["segments"]
+    for name, rt in phantom.truth["routes"].items():
+        s = np.asarray(rt["s_mm"])
+        pts = np.asarray(rt["points_lps_mm"])
+        starts = list(rt["segment_start_mm"].items())
+        for (child, s0), (parent, s1) in zip(starts[:-1], starts[1:], strict=True):
+            c = pts[(s >= s0) & (s <= s1)]
+            junction = pts[int(np.argmin(np.abs(s - s1)))]
+            p = pts[s >= s1]
+            inside = cKDTree(p).query(c)[0] < segs[parent]["mean_diameter_mm"] / 2
+            if not inside.any():
+                continue
+            first = int(np.argmax(inside))
+            run = np.linalg.norm(np.diff(np.vstack([c[first:], junction]), axis=0), axis=1).sum()
+            straight = np.linalg.norm(junction - c[first])
+            assert run <= 1.1 * straight + 2.0, (name, child, run, straight)
+
+
 def test_segment_lengths_are_positive_and_labels_painted(phantom):
     for name, seg in phantom.truth["segments"].items():
         assert seg["label"] == LABELS[name]

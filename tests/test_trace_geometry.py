@@ -120,3 +120,31 @@ def test_feet_first_stack_gives_the_same_route():
     ra, rb = a.route("iliac-caval-left"), b.route("iliac-caval-left")
     assert ra.length_mm == pytest.approx(rb.length_mm, rel=0.02)
     assert rb.profile.points_lps_mm[0, 2] < rb.profile.points_lps_mm[-1, 2]  # pelvic end first
+
+
+def test_lesion_ends_between_sections_and_off_centre_defect_does_not_part_it():
+    """A cord's ends are found between the 1-mm sections (where the centreline enters the
+    defect), and a stretch where the defect lies only beside the centreline is no gap."""
+    from vascseg.measure import measure_routes
+
+    radius = 8.0
+    veins, defects, grid = _single_tube((0, 0, 1), (1.5, 0.7, 0.7), radius=radius)
+    idx = np.argwhere(veins > 0)
+    rel = grid.index_to_lps(idx) - shift([0.0, 0.0, 0.0])
+    z = rel[:, 2]
+    # The mask's edges lie midway between slices. Pick a caudal edge just below a section
+    # and a cranial one just above a section, where ends rounded to half a step are ~1 mm
+    # off in length.
+    prof = _trace(veins, defects, grid).route("iliac-caval-left").profile
+    z_mid = np.unique(np.round(z, 6))[:-1] + 0.75
+    frac = np.interp(z_mid, prof.points_lps_mm[:, 2] - shift([0.0, 0.0, 0.0])[2], prof.s_mm) % 1.0
+    lo = z_mid[(z_mid > 25) & (z_mid < 35)][np.argmax(frac[(z_mid > 25) & (z_mid < 35)])]
+    hi = z_mid[(z_mid > 85) & (z_mid < 95)][np.argmin(frac[(z_mid > 85) & (z_mid < 95)])]
+    defects[tuple(idx[(z > lo) & (z <= 51.7)].T)] = True  # fills the lumen
+    defects[tuple(idx[(z > 51.7) & (z < 66.0) & (rel[:, 0] > 4.0)].T)] = True  # beside the centre
+    defects[tuple(idx[(z >= 66.0) & (z < hi)].T)] = True
+    tr = _trace(veins, defects, grid)
+    me = measure_routes(tr, defects, grid, Config())
+    (route,) = [r for r in me.routes if r.name == "iliac-caval-left"]
+    (lesion,) = route.lesions
+    assert lesion.length_mm == pytest.approx(hi - lo, abs=0.3)

@@ -21,13 +21,15 @@ class Lesion:
     Attributes
     ----------
     start_mm, end_mm, length_mm : extent along the route's arc length (s = 0 at the
-        pelvic end); each section stands for ``step_mm`` of route, so a lesion reaches
-        half a step beyond its first and last defect sections (clipped to the route).
-    segments : segments the lesion involves, in route order (pelvic first).
-    z_min_mm, z_max_mm : caudal / cranial patient z (LPS) of the lesion's defect voxels
-        (of its centreline points when no voxel was found).
+        pelvic end): where the route centreline enters / leaves the defect, found between
+        the sections (half a step beyond the first and last defect sections when the
+        defect there lies beside the centreline); clipped to the route.
+    segments : segments the lesion covers at least ``min_segment_overlap_mm`` of, in route
+        order (pelvic first); the one it overlaps most when none is covered that much.
+    z_min_mm, z_max_mm : caudal / cranial patient z (LPS) of the route centreline within
+        the lesion (its sections, every ``step_mm``, and its two ends).
     cranial_end_lps_mm, caudal_end_lps_mm : (x, y, z) of the most superior / inferior
-        defect voxel(s) of the lesion (mean of ties).
+        centreline point(s) of the lesion (mean of ties).
     volume_ml : defect voxels of the route's segments whose nearest centreline sample
         lies within the lesion, mL.
     max_occlusion_pct : largest section occlusion within the lesion.

@@ -217,8 +217,10 @@ def defect_tubes(tree: VesselTree, geom: RouteGeom, foci: list[tuple[float, floa
 
 # ---------------------------------------------------------------------------- truth
 def defect_runs(geom: RouteGeom, defects: list[Tube], clip: list[Tube] | None = None,
-                min_run_mm: float = 0.5) -> list[tuple[float, float]]:
+                min_run_mm: float = 0.5, merge_mm: float = 1.0) -> list[tuple[float, float]]:
     """Arc-length runs (mm) of the route centreline inside the painted defect.
+
+    Runs less than ``merge_mm`` apart are one; runs shorter than ``min_run_mm`` are dropped.
 
     The painted defect is the union of the defect tubes intersected with the union of the
     ``clip`` tubes (the veins of the route the lesion was placed on), as in the image.
@@ -244,7 +246,7 @@ def defect_runs(geom: RouteGeom, defects: list[Tube], clip: list[Tube] | None = 
         runs.append((float(lo), float(hi)))
     merged: list[tuple[float, float]] = []
     for lo, hi in runs:
-        if merged and lo - merged[-1][1] < 1.0:
+        if merged and lo - merged[-1][1] < merge_mm:
             merged[-1] = (merged[-1][0], hi)
         else:
             merged.append((lo, hi))

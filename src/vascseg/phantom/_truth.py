@@ -23,9 +23,15 @@ TRUTH_VERSION = "1"
 PROFILE_STEP_MM = 1.0
 MIN_SEGMENT_OVERLAP_MM = 5.0
 """A lesion involves a segment when it covers at least this much of it along the route
-(shorter overlaps are the confluence itself; ``MeasureConfig.min_segment_overlap_mm``)."""
+(shorter overlaps are the confluence itself; ``MeasureConfig.min_segment_overlap_mm``); one
+that covers no segment this much involves the one it overlaps most, as in the report."""
 MIN_LESION_MM = 3.0
 """Runs shorter than this are not lesions (``MeasureConfig.min_lesion_length_mm``)."""
+GAP_TOLERANCE_MM = 10.0
+"""Runs closer than this are one focus (``MeasureConfig.gap_tolerance_mm``): where a cord
+passes a confluence the route's centreline can leave its tube for a millimetre or two (the
+tube follows the lesioned route's radius, which jumps there), which is not a second focus.
+Foci are placed at least 25 mm apart."""
 END_MARGIN_MM = 8.0
 """Reference and stenosis diameters ignore this much of each segment end (confluences)."""
 
@@ -69,10 +75,13 @@ def _route_diameter(tree: VesselTree, geom: RouteGeom, s_mm: np.ndarray) -> np.n
 def _lesion(geom: RouteGeom, lo: float, hi: float) -> dict[str, Any]:
     s = np.linspace(lo, hi, max(int(np.ceil((hi - lo) / 0.25)), 1) + 1)
     pts = geom.sample(s)
+    over = [(min(hi, p.route_s1) - max(lo, p.route_s0), p.segment) for p in geom.pieces]
     segs = []
-    for p in geom.pieces:
-        if min(hi, p.route_s1) - max(lo, p.route_s0) >= MIN_SEGMENT_OVERLAP_MM and p.segment not in segs:
-            segs.append(p.segment)
+    for o, seg in over:
+        if o >= MIN_SEGMENT_OVERLAP_MM and seg not in segs:
+            segs.append(seg)
+    if not segs:  # a focus within a confluence: the segment it overlaps most (never none)
+        segs = [max(over)[1]]
     caudal = pts[int(np.argmin(pts[:, 2]))]
     cranial = pts[int(np.argmax(pts[:, 2]))]
     return {
@@ -116,7 +125,7 @@ def build_truth(spec, grid: Grid, tree: VesselTree, geoms: dict[str, RouteGeom],
         geom = geoms[route.name]
         s = np.arange(0.0, geom.length_mm + 1e-9, PROFILE_STEP_MM)
         pts = geom.sample(s)
-        runs = defect_runs(geom, defects, clip, MIN_LESION_MM)
+        runs = defect_runs(geom, defects, clip, MIN_LESION_MM, GAP_TOLERANCE_MM)
         lesions = [_lesion(geom, lo, hi) for lo, hi in runs]
         pattern = "none" if not lesions else ("continuous" if len(lesions) == 1 else "discontinuous")
         gaps = [_r(b["start_mm"] - a["end_mm"], 2) for a, b in zip(lesions, lesions[1:], strict=False)]

@@ -84,9 +84,11 @@ def build_vessels(rng: np.random.Generator, shift: np.ndarray) -> VesselTree:
         "common_iliac_vein_right", [origin["right"], sj((-35, 12, -21), "right", 1.5), conf],
         r_civ["right"])
     mt_point = jit((-2, 6, -8), 1.5)
+    # the left CIV reaches the confluence from the left, slightly from below (a control
+    # point beyond the confluence would bend its end into a hook inside the IVC)
     veins["common_iliac_vein_left"] = spline_tube(
         "common_iliac_vein_left",
-        [origin["left"], sj((24, 14, -26), "left", 1.5), mt_point, conf + [-2.0, 0.0, -1.0], conf],
+        [origin["left"], sj((24, 14, -26), "left", 1.5), mt_point, conf + [2.0, 0.0, -1.0], conf],
         r_civ["left"])
     for s in ("right", "left"):
         tree.junction_s[f"common_iliac_vein_{s}"] = 0.0
@@ -312,9 +314,21 @@ def separate_arteries(tree: VesselTree, *, max_iter: int = 60) -> dict[str, floa
     return result
 
 
+def _outside(tube: Tube, parent: Tube | None) -> np.ndarray:
+    """Samples of ``tube`` outside ``parent``'s lumen (all of them without a parent)."""
+    if parent is None:
+        return np.ones(len(tube.points), dtype=bool)
+    return signed_distance(parent, tube.points, cutoff=float(parent.radius.max()) + 1.0)[2] > 0
+
+
 def separate_veins(tree: VesselTree, *, inflate: float = 1.2, max_iter: int = 60) -> None:
     """Move the smaller of two unrelated veins (keeping its drainage point) until they are
-    :data:`MIN_GAP_MM` apart even with every radius inflated by ``inflate`` (lesion dilation)."""
+    :data:`MIN_GAP_MM` apart even with every radius inflated by ``inflate`` (lesion dilation).
+
+    Two tributaries of the same vein (the renal veins, the right gonadal vein) both end on
+    its centreline: inside its lumen they are one flow and are not pushed apart (their
+    pinned ends could never be, and pushing the samples behind them bends the tributary
+    into a hook inside the parent)."""
     names = list(tree.veins)
     saved = {n: t.radius.copy() for n, t in tree.veins.items()}
     for t in tree.veins.values():
@@ -326,8 +340,15 @@ def separate_veins(tree: VesselTree, *, inflate: float = 1.2, max_iter: int = 60
                     continue
                 va, vb = tree.veins[a], tree.veins[b]
                 small, big = (va, vb) if va.radius.mean() <= vb.radius.mean() else (vb, va)
+                shared = DRAINS_INTO.get(a) if DRAINS_INTO.get(a) == DRAINS_INTO.get(b) else None
+                parent = tree.veins.get(shared) if shared else None
+                keep = _outside(big, parent)
+                if not keep.any():
+                    continue
+                big_out = Tube(big.name, big.points[keep], big.radius[keep])
                 for _ in range(max_iter):
-                    gap, away = _gap(small, big)
+                    gap, away = _gap(small, big_out)
+                    gap = np.where(_outside(small, parent), gap, 1e9)
                     i = int(np.argmin(gap))
                     if gap[i] >= MIN_GAP_MM:
                         break

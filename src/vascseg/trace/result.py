@@ -49,6 +49,8 @@ class Profile:
     dist_to_confluence_mm : (N,) arc-length distance to the nearest confluence on this
         centreline (for routes: to the nearest confluence zone, 0 inside one; ``inf``
         when the centreline has none).
+    defect_at_centre : (N,) bool, the filling defect reaches the centreline point (None:
+        not measured, taken as True).
     """
 
     s_mm: np.ndarray
@@ -62,6 +64,7 @@ class Profile:
     defect_area_mm2: np.ndarray
     occlusion_pct: np.ndarray
     dist_to_confluence_mm: np.ndarray
+    defect_at_centre: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.s_mm.shape[0])
@@ -91,7 +94,8 @@ class RouteTrace:
         step short of it).
     profile : centreline samples and cross-sections (empty when not traced).
     confluences_s_mm : arc-length positions where the route passes from one segment into
-        the next (the junction on the parent's centreline).
+        the next: where it crosses from the one's label into the other's, near the junction
+        on the parent's centreline.
     confluence_zones_mm : ``(start, end)`` arc-length intervals where a vein joins the route
         (its own confluences, from where the tributary's centreline enters the parent to
         the junction, and veins joining from outside); sections there are cut by the joining

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import map_coordinates
 from scipy.spatial import cKDTree
 
 from .._util import progress
@@ -13,11 +12,19 @@ from ..geometry import Volume
 from .centreline import (
     CLOSE_MM,
     FINE_STEP_MM,
-    centred_path,
     close_within,
     distance_mm,
     resample,
     smooth_uniform,
+)
+from .joins import (
+    CORNER_MARGIN_MM,
+    axis_corner,
+    corner_axes,
+    corner_ends,
+    link,
+    side_junction,
+    through_mask,
 )
 from .result import Profile, RouteTrace, SegmentTrace, TraceResult
 from .sections import measure_sections, section_radii
@@ -28,7 +35,6 @@ from .segments import (
     grow,
     label_boxes,
     lps_to_box_affine,
-    offset,
     segment_graph,
     trace_segment,
     union_box,
@@ -115,25 +121,11 @@ def _empty(rdef: RouteDef, missing, traced=()) -> RouteTrace:
                       length_mm=0.0, profile=Profile.empty())
 
 
-LINK_INSIDE_MIN = 0.5
-"""A straight link from a tributary's end to its parent's centreline is used when the
-interpolated vessel mask is at least this everywhere along it (else a centred path)."""
-
 TRIBUTARY_REACH_MM = 15.0
 """A tributary's end within this distance of a route sample is a confluence on the route."""
 
 
-def _link(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Points every FINE_STEP_MM from ``a`` to ``b`` (both excluded)."""
-    n = int(np.ceil(np.linalg.norm(b - a) / FINE_STEP_MM))
-    if n <= 1:
-        return np.zeros((0, 3))
-    f = np.arange(1, n)[:, None] / n
-    return a[None] + f * (b - a)[None]
-
-
-def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnings, *, step_mm,
-                 smoothing_mm, section_radius_mm, section_pixel_mm) -> RouteTrace:
+def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnings, *, step_mm, smoothing_mm, section_radius_mm, section_pixel_mm) -> RouteTrace:
     traced, missing = _chain(rdef, boxes, contacts)
     untraced = [s for s in rdef.segments if s not in traced]
     if missing or untraced:
@@ -150,34 +142,35 @@ def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnin
     labels = [LABELS[s] for s in traced]
     vessel = close_within(np.isin(crop, labels), crop > 0, sp)
     to_box = lps_to_box_affine(grid, box)
-    lin, tr = to_box[:3, :3], to_box[:3, 3]
-    vessel_u8 = vessel.astype(np.uint8)
-    dist = None
-    # The route follows each segment's own centreline up to the point of its parent's
-    # centreline nearest to the segment's end (the confluence), then the parent's.
+    # The route follows each segment's own centreline to its confluence with the next one,
+    # then the parent's (see .joins): around the corner where two veins join end to end to
+    # form the parent, and from a side branch's junction on the parent.
+    by_name = {sg.name: sg for sg in segs}
+    veins_any = (crop > 0, to_box)
     pieces: list[np.ndarray] = []
+    carry, skip, junction = np.zeros((0, 3)), 0, np.zeros(3)
     for k, name in enumerate(traced):
-        fine = ends[name].fine_lps
-        if k > 0:
-            prev = pieces[-1][-1]
-            j = int(np.argmin(np.linalg.norm(fine - prev, axis=1)))
-            link = _link(prev, fine[j])
-            if len(link):
-                inside = map_coordinates(vessel_u8, (link @ lin.T + tr).T, order=1, mode="constant",
-                                         cval=0.0, prefilter=False, output=np.float32)
-                if inside.min() < LINK_INSIDE_MIN:
-                    if dist is None:
-                        dist = distance_mm(vessel, sp)
-                    a = np.round(prev @ lin.T + tr).astype(int)
-                    b = np.round(fine[j] @ lin.T + tr).astype(int)
-                    a = np.clip(a, 0, np.array(vessel.shape) - 1)
-                    b = np.clip(b, 0, np.array(vessel.shape) - 1)
-                    path = centred_path(dist, a, b, sp) if vessel[tuple(a)] and vessel[tuple(b)] else None
-                    if path is not None:
-                        link = grid.index_to_lps(path + offset(box))[1:-1]
-                pieces[-1] = np.concatenate([pieces[-1], link])
-            fine = fine[j:]
-        pieces.append(np.asarray(fine, dtype=np.float64))
+        fine = np.asarray(ends[name].fine_lps, dtype=np.float64)
+        if k > 0 and traced[k - 1] in ends[name].formed_by:
+            cur = np.concatenate([carry, fine[skip:]])
+        elif k > 0:
+            j = int(np.argmin(np.linalg.norm(fine - junction, axis=1)))
+            cur = np.concatenate([junction[None], link(junction, fine[j]), fine[j:]])
+        else:
+            cur = fine
+        if k + 1 < len(traced) and name in ends[traced[k + 1]].formed_by:
+            parent = traced[k + 1]
+            e = ends[name]
+            own_mask = None if e.mask is None else (e.mask, lps_to_box_affine(grid, e.box))
+            cur, carry, skip = _corner(cur, np.asarray(ends[parent].fine_lps, dtype=np.float64),
+                                       _radius_mm(by_name.get(name)), _radius_mm(by_name.get(parent)),
+                                       vessel, (own_mask, veins_any), box, grid,
+                                       smoothing_mm=smoothing_mm, pixel_mm=section_pixel_mm)
+        elif k + 1 < len(traced):
+            junction = side_junction(cur, ends[traced[k + 1]].fine_lps)
+            i = int(np.argmin(np.linalg.norm(cur - junction, axis=1)))
+            cur = np.concatenate([cur[:i + 1], link(cur[i], junction)])
+        pieces.append(cur)
     # Even resampling of the joined polyline, each sample keeping its segment; a light
     # smoothing rounds the kinks at the confluences (tangents of the sections there).
     pts = np.concatenate(pieces)
@@ -192,23 +185,59 @@ def _trace_route(rdef, veins, defects, grid, boxes, contacts, ends, segs, warnin
     fine = smooth_uniform(fine, sigma_samples=JOIN_SMOOTHING_MM / (sf[1] - sf[0]))
     s_fine = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(fine, axis=0), axis=1))]
     conf_s = tuple(float(np.interp(b, sf, s_fine)) for b in bounds_raw)
+    radius = [_radius_mm(by_name.get(nm)) for nm in traced]
+    conf_s = _label_bounds(conf_s, s_fine, fine, veins, grid, traced,
+                          window_mm=[radius[k] + radius[k + 1] + CORNER_MARGIN_MM
+                                     for k in range(len(conf_s))])
     s, p, t, length = resample(fine, step_mm=step_mm)
     rank_s = np.searchsorted(np.asarray(conf_s), s, side="right") if conf_s else np.zeros(len(s), int)
     names = np.array([traced[int(k)] for k in rank_s], dtype="<U32")
-    zones = _confluence_zones(traced, conf_s, s, p, names, ends, segs)
+    own = _own_zones(traced, conf_s, s, p, names, ends, segs)
+    zones = sorted(own + _joining_zones(traced, s, p, names, ends, segs))
     dconf = _distance_to_zones(s, zones)
-    if dist is None:
-        dist = distance_mm(vessel, sp)
+    dist = distance_mm(vessel, sp)
     radii = section_radii(dist, to_box, p, step_mm=step_mm, max_radius_mm=section_radius_mm)
-    sec = measure_sections(vessel, defects[box] & vessel, lps_to_index_affine=to_box,
-                           points_lps_mm=p, tangents_lps=t, radius_mm=radii,
-                           pixel_mm=section_pixel_mm, max_radius_mm=section_radius_mm)
+    # Inside the route's own confluences the section is of the veins joining there (the
+    # route's mask); elsewhere of the segment's own (closed) mask, so a vein running beside
+    # it and touching it (a gonadal vein along the IVC) is not counted in its section.
+    groups = [(np.nonzero(_distance_to_zones(s, own) == 0)[0], vessel, defects[box] & vessel, to_box)]
+    for name in traced:
+        e = ends[name]
+        sel = np.nonzero((names == name) & (_distance_to_zones(s, own) > 0))[0]
+        if e.mask is None:
+            groups[0] = (np.union1d(groups[0][0], sel), *groups[0][1:])
+        elif len(sel):
+            groups.append((sel, e.mask, defects[e.box] & e.mask, lps_to_box_affine(grid, e.box)))
+    sec = _measure_groups(groups, p, t, radii, pixel_mm=section_pixel_mm,
+                          max_radius_mm=section_radius_mm)
     prof = Profile(s_mm=s, points_lps_mm=p, tangents_lps=t, segment=names,
                    dist_to_confluence_mm=dconf, **sec)
     return RouteTrace(name=rdef.name, definition=rdef, complete=not missing and not untraced,
                       missing_segments=tuple(missing), traced_segments=tuple(traced),
                       length_mm=length, profile=prof, confluences_s_mm=conf_s,
                       confluence_zones_mm=tuple(zones), bbox_zyx=tuple((b.start, b.stop) for b in box))
+
+
+def _corner(cur: np.ndarray, p_fine: np.ndarray, r_child: float, r_parent: float, vessel,
+            masks, box, grid: Volume, *, smoothing_mm: float, pixel_mm: float
+            ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Split an end-to-end confluence between the child's piece and the parent's.
+
+    ``masks`` are the child's own mask and the whole vessel interior, each as
+    ``(mask, lps_to_box)``. Returns the child's piece up to the corner, the points that
+    start the parent's piece (up to the parent's centreline) and the index of the parent's
+    centreline it goes on from.
+    """
+    a, b = corner_ends(cur, p_fine, r_child_mm=r_child, r_parent_mm=r_parent)
+    c_line, p_line = corner_axes(cur, p_fine, a, b, child_mask=masks[0], parent_mask=masks[1],
+                                 r_child_mm=r_child, r_parent_mm=r_parent, pixel_mm=pixel_mm)
+    corner = axis_corner(cur, p_fine, a, b, r_parent_mm=r_parent, child_line=c_line, parent_line=p_line)
+    if corner is None:  # axes that do not meet: a centred path through the confluence's mask
+        corner = through_mask([cur[a], p_fine[0], p_fine[b]], vessel, box, grid,
+                              smoothing_mm=smoothing_mm)[1:-1]
+    # the pieces part at the corner point nearest the parent's start
+    split = int(np.argmin(np.linalg.norm(corner - p_fine[0], axis=1))) if len(corner) else 0
+    return np.concatenate([cur[:a + 1], corner[:split]]), corner[split:], b
 
 
 def _radius_mm(seg: SegmentTrace | None) -> float:
@@ -220,14 +249,69 @@ def _radius_mm(seg: SegmentTrace | None) -> float:
     return float(np.median(d)) / 2 if len(d) else 0.0
 
 
-def _confluence_zones(traced, conf_s, s, p, names, ends, segs) -> list[tuple[float, float]]:
-    """Arc-length intervals of the route where another vein joins or leaves it.
+def _label_bounds(conf_s, s_fine: np.ndarray, fine: np.ndarray, veins: np.ndarray, grid: Volume,
+                 traced, *, window_mm) -> tuple[float, ...]:
+    """Where the route passes from each segment's label into the next one's (arc length, mm).
 
-    A route's own confluence runs from where the tributary's centreline enters its
-    parent (comes within the parent's radius of the parent's centreline) to the junction
-    on the parent's centreline plus the tributary's radius. A vein that joins the route
-    from outside covers the route samples its centreline passes within the route's
-    radius of, widened by its own radius on both sides.
+    Every vein's centreline ends on its parent's centreline, and a vein's label holds the
+    voxels nearest to its centreline: the route changes segment where it crosses from the
+    child's label into the parent's. Within ``window_mm`` of the geometric estimate
+    ``conf_s[k]`` the boundary is the arc length that leaves the fewest points of the
+    route's centreline (``fine``, (K, 3) LPS mm at ``s_fine``) on the wrong side (a child
+    label after it, a parent label before it). Without both labels in the window the
+    estimate is kept.
+    """
+    if not conf_s:
+        return tuple(conf_s)
+    idx = np.rint(grid.lps_to_index(fine)).astype(np.int64)
+    idx = np.clip(idx, 0, np.array(veins.shape) - 1)
+    lab = veins[tuple(idx.T)]
+    out = list(conf_s)
+    for k, cs in enumerate(conf_s):
+        lo = out[k - 1] if k > 0 else 0.0
+        hi = conf_s[k + 1] if k + 1 < len(conf_s) else s_fine[-1]
+        sel = (s_fine >= max(cs - window_mm[k], lo)) & (s_fine <= min(cs + window_mm[k], hi))
+        child = lab[sel] == LABELS[traced[k]]
+        parent = lab[sel] == LABELS[traced[k + 1]]
+        if not child.any() or not parent.any():
+            continue
+        # cost of a boundary before sample i: parent points before it + child points from it on
+        cost = np.r_[0, np.cumsum(parent)] + np.r_[np.cumsum(child[::-1])[::-1], 0]
+        best = np.nonzero(cost == cost.min())[0]
+        i = int(best[len(best) // 2])
+        sw = s_fine[sel]
+        out[k] = float(sw[0] if i == 0 else sw[-1] if i == len(sw) else 0.5 * (sw[i - 1] + sw[i]))
+    return tuple(out)
+
+
+def _measure_groups(groups, p: np.ndarray, t: np.ndarray, radii: np.ndarray, *, pixel_mm: float,
+                    max_radius_mm: float) -> dict[str, np.ndarray]:
+    """Sections of the samples ``p`` (N, 3), each group ``(indices, vessel, defect,
+    lps_to_box_affine)`` measured on its own masks; the arrays of
+    :func:`~vascseg.trace.sections.measure_sections` for all N samples."""
+    out: dict[str, np.ndarray] = {}
+    for sel, vessel, defect, affine in groups:
+        if not len(sel):
+            continue
+        sec = measure_sections(vessel, defect, lps_to_index_affine=affine, points_lps_mm=p[sel],
+                               tangents_lps=t[sel], radius_mm=radii[sel], pixel_mm=pixel_mm,
+                               max_radius_mm=max_radius_mm)
+        for k, v in sec.items():
+            if k not in out:
+                out[k] = np.zeros(len(p), dtype=v.dtype)
+            out[k][sel] = v
+    if not out:  # no sample: the keys with empty arrays
+        out = measure_sections(groups[0][1], None, lps_to_index_affine=groups[0][3],
+                               points_lps_mm=p, tangents_lps=t, radius_mm=radii, pixel_mm=pixel_mm)
+    return out
+
+
+def _own_zones(traced, conf_s, s, p, names, ends, segs) -> list[tuple[float, float]]:
+    """Arc-length intervals of the route's own confluences.
+
+    Each runs from where the tributary's centreline enters its parent (comes within the
+    parent's radius of the parent's centreline) to the junction on the parent's
+    centreline plus the tributary's radius.
     """
     by_name = {sg.name: sg for sg in segs}
     zones: list[tuple[float, float]] = []
@@ -240,6 +324,19 @@ def _confluence_zones(traced, conf_s, s, p, names, ends, segs) -> list[tuple[flo
         near = (names == child) & (d < r_par) & (s >= cs - 4 * r_par - 1.0)
         start = float(s[near].min()) if near.any() else cs
         zones.append((min(start, cs), cs + r_child))
+    return zones
+
+
+def _joining_zones(traced, s, p, names, ends, segs) -> list[tuple[float, float]]:
+    """Arc-length intervals where a vein joins the route from outside.
+
+    Each covers the route samples the vein's centreline passes within the route's radius
+    of, widened by the vein's own radius on both sides.
+    """
+    by_name = {sg.name: sg for sg in segs}
+    zones: list[tuple[float, float]] = []
+    if not len(s):
+        return zones
     tree = cKDTree(p)
     for sg in segs:
         if sg.drains_into not in traced or sg.name in traced or sg.name not in ends:
@@ -256,7 +353,7 @@ def _confluence_zones(traced, conf_s, s, p, names, ends, segs) -> list[tuple[flo
         else:
             continue
         zones.append((lo - r_t, hi + r_t))
-    return sorted(zones)
+    return zones
 
 
 def _distance_to_zones(s: np.ndarray, zones) -> np.ndarray:

@@ -31,6 +31,12 @@ RADIUS_MARGIN_MM = 5.0
 RADIUS_WINDOW_MM = 15.0
 """Arc length (each side) over which the largest distance to the wall is taken."""
 
+CENTRE_REACH_MM = 0.5
+"""A section's defect reaches its centreline point when a defect pixel lies within this
+distance (mm, square window, at least one pixel) of it: a lesion is where the route runs
+inside the defect, not where an oblique plane near a confluence catches the defect of the
+vein it joins, nor where a cord in a touching vein reaches close to the centreline."""
+
 _STRUCT_LABEL = np.zeros((3, 3, 3), dtype=bool)
 _STRUCT_LABEL[1] = True  # 8-connectivity within a section, none across sections
 _STRUCT_ERODE = np.zeros((3, 3, 3), dtype=bool)
@@ -101,11 +107,12 @@ def measure_sections(
     Returns
     -------
     dict of (N,) arrays: ``lumen_area_mm2``, ``equivalent_diameter_mm``,
-    ``min_diameter_mm``, ``max_diameter_mm``, ``defect_area_mm2``, ``occlusion_pct``.
+    ``min_diameter_mm``, ``max_diameter_mm``, ``defect_area_mm2``, ``occlusion_pct`` and
+    the boolean ``defect_at_centre`` (defect within :data:`CENTRE_REACH_MM` of the point).
     """
     pts = np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3)
     n_sec = len(pts)
-    out = {k: np.zeros(n_sec) for k in ("vessel", "defect", "min_d", "max_d")}
+    out = {k: np.zeros(n_sec) for k in ("vessel", "defect", "min_d", "max_d", "centre")}
     if n_sec:
         radii = np.broadcast_to(np.asarray(radius_mm, dtype=np.float64), (n_sec,))
         r_max = float(max_radius_mm if max_radius_mm is not None else radii.max())
@@ -142,6 +149,7 @@ def measure_sections(
         "max_diameter_mm": np.where(found, out["max_d"], np.nan),
         "defect_area_mm2": defect_a,
         "occlusion_pct": occl,
+        "defect_at_centre": out["centre"] > 0,
     }
 
 
@@ -179,6 +187,8 @@ def _measure_chunk(vessel, defect, geo, sel, m, pixel_mm, dirs, out) -> np.ndarr
                                         cval=0.0, output=np.float32, prefilter=False)
         dbin = (dsamp.reshape(k, n, n) > 0.5) & keep
         out["defect"][sel] = dbin.reshape(k, -1).sum(axis=1)
+        w = int(np.ceil(CENTRE_REACH_MM / pixel_mm))
+        out["centre"][sel] = dbin[:, max(m - w, 0):m + w + 1, max(m - w, 0):m + w + 1].any(axis=(1, 2))
     else:
         out["defect"][sel] = 0
     # Feret diameters from the boundary pixels of the kept component.
@@ -194,3 +204,39 @@ def _measure_chunk(vessel, defect, geo, sel, m, pixel_mm, dirs, out) -> np.ndarr
     out["min_d"][sel[secs]] = width.min(axis=1)
     out["max_d"][sel[secs]] = width.max(axis=1)
     return touched
+
+
+def section_centroids(vessel: np.ndarray, *, lps_to_index_affine: np.ndarray, points_lps_mm: np.ndarray,
+                      tangents_lps: np.ndarray, radius_mm: float, pixel_mm: float) -> np.ndarray:
+    """Centroid (LPS mm) of the vessel's section at each point, NaN where none is found.
+
+    The section is the 2-D component of ``vessel`` containing (or nearest to) the point on
+    the plane orthogonal to its tangent, sampled as in :func:`measure_sections`.
+
+    Returns
+    -------
+    (N, 3) float.
+    """
+    pts = np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3)
+    out = np.full((len(pts), 3), np.nan)
+    if not len(pts):
+        return out
+    u, v = plane_basis(tangents_lps)
+    lin, tr = lps_to_index_affine[:3, :3], lps_to_index_affine[:3, 3]
+    m = int(round(radius_mm / pixel_mm))
+    offs = (np.arange(-m, m + 1) + PIXEL_SHIFT) * pixel_mm
+    vessel_f = np.ascontiguousarray(vessel)
+    vessel_f = vessel_f.view(np.uint8) if vessel_f.dtype == bool else vessel_f.astype(np.uint8)
+    for i in range(len(pts)):
+        plane = pts[i] + offs[:, None, None] * v[i] + offs[None, :, None] * u[i]  # (n, n, 3)
+        idx = plane.reshape(-1, 3) @ lin.T + tr
+        inside = ndimage.map_coordinates(vessel_f, idx.T, order=1, mode="constant", cval=0.0,
+                                         output=np.float32, prefilter=False).reshape(plane.shape[:2]) > 0.5
+        lab, n = ndimage.label(inside)
+        if n == 0:
+            continue
+        ii, jj = np.nonzero(lab)
+        k = int(np.argmin((ii - m + PIXEL_SHIFT) ** 2 + (jj - m + PIXEL_SHIFT) ** 2))
+        keep = lab == lab[ii[k], jj[k]]
+        out[i] = plane[keep].mean(axis=0)
+    return out

@@ -35,6 +35,14 @@ when it is labelled there) rather than at the contact's centre."""
 HEART_TIP_REACH_MM = 15.0
 """A segment's tip beyond its contact with its parent is its heart end only when it lies
 within this distance of the contact (else the contact's centre is)."""
+END_CONTACT_RADII = 2.0
+"""Two or more tributaries whose contacts lie within this many segment radii (its largest
+distance to the wall; geodesic distance, at least :data:`END_CONTACT_MIN_MM`) of a
+segment's far end form that segment (the iliac veins forming the common iliac vein, the
+common iliac veins forming the IVC): that end is the confluence itself, so the segment's
+centreline starts at the centre of those contacts instead of at the far tip of its label
+(which reaches into the crotch between the tributaries)."""
+END_CONTACT_MIN_MM = 12.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,9 @@ class _Ends:
     heart_idx: np.ndarray  # global index of the heart-ward end (confluence / IVC top)
     free_idx: np.ndarray   # global index of the free (upstream) end
     fine_lps: np.ndarray   # (K, 3) smoothed centreline, free end -> heart end, LPS mm
+    formed_by: tuple[str, ...] = ()  # tributaries joining end to end at the free end
+    mask: np.ndarray | None = None  # the segment's own closed mask on ``box`` (bool)
+    box: Box | None = None
 
 
 def grow(box: Box, shape, margin: int = 1) -> Box:
@@ -138,11 +149,14 @@ def trace_segment(
     mask = close_within(own, crop > 0, sp)
     dist = distance_mm(mask, sp)
     dist_own = distance_mm(own, sp)
+    reach = max(END_CONTACT_RADII * float(dist_own.max()), END_CONTACT_MIN_MM)
     if contact is not None:
         # free end: farthest from the confluence; heart end: the segment's own tip beyond
         # the contact (a tributary labelled into its parent's lumen ends at its centre).
         local = contact.voxels - off
-        free = layer_centre(own, geodesic_mm(mask, local, sp), sp)
+        depth = geodesic_mm(mask, local, sp)
+        free = layer_centre(own, depth, sp)
+        free, formed_by = _free_at_end_contacts(own, depth, tributaries, off, sp, free, reach)
         heart = centre_near(own, local, sp)
         if HEART_AT_TIP:
             tip = layer_centre(own, geodesic_mm(own, free[None], sp), sp)
@@ -150,7 +164,9 @@ def trace_segment(
                 heart = tip
     else:  # the IVC (or an orphan): start from the most superior centre point
         heart = layer_centre(own, np.broadcast_to(patient_z_mm(grid, g), mask.shape), sp)
-        free = layer_centre(own, geodesic_mm(mask, heart[None], sp), sp)
+        depth = geodesic_mm(mask, heart[None], sp)
+        free = layer_centre(own, depth, sp)
+        free, formed_by = _free_at_end_contacts(own, depth, tributaries, off, sp, free, reach)
     path = centred_path(dist, free, heart, sp)
     if path is None:  # heart end not reachable from the far end: should not happen
         path = np.array([free])
@@ -169,7 +185,8 @@ def trace_segment(
             tip = ray_to_wall(q, q - inward, own, to_box, max_mm=3 * max(sp))
             tip_idx = grid.lps_to_index(tip)
             on_border[k] = bool(np.any((tip_idx <= 0.5) | (tip_idx >= shape - 1.5)))
-            if on_border[k] or (k == 1 and contact is not None and not HEART_AT_TIP):
+            if on_border[k] or (k == 1 and contact is not None and not HEART_AT_TIP) \
+                    or (k == 0 and bool(formed_by)):
                 continue
             if k == 0:
                 a = medial_end(pts, wall, tip, tol_mm=tol)
@@ -206,7 +223,47 @@ def trace_segment(
                        mean_diameter_mm=mean_d, profile=prof,
                        drains_into=contact.parent if contact is not None else None,
                        confluence_lps_mm=conf_lps)  # type: ignore[arg-type]
-    return seg, _Ends(heart_idx=heart + off, free_idx=free + off, fine_lps=fine)
+    return seg, _Ends(heart_idx=heart + off, free_idx=free + off, fine_lps=fine,
+                       formed_by=formed_by, mask=mask, box=g)
+
+
+def _free_at_end_contacts(own: np.ndarray, depth: np.ndarray, tributaries: list[Contact],
+                          off: np.ndarray, sp, free: np.ndarray, reach_mm: float) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The free end of a segment, moved to the centre of the tributaries joining it end to end.
+
+    ``depth`` is the geodesic distance (mm) from the segment's heart end; tributaries whose
+    contacts lie within ``reach_mm`` of the deepest own voxel join at that end when there
+    are at least two of them.
+
+    Returns
+    -------
+    (3,) int index of the free end (in the box), and the tributaries forming the segment
+    there (empty when its free end is not such a confluence).
+    """
+    ok = own & np.isfinite(depth)
+    if not tributaries or not ok.any():
+        return free, ()
+    dmax = float(depth[ok].max())
+    shape = np.array(own.shape)
+    at_end = []
+    for trib in tributaries:
+        vox = trib.voxels - off
+        vals = []
+        for axis in range(3):
+            for step in (-1, 1):
+                q = vox.copy()
+                q[:, axis] += step
+                q = q[np.all((q >= 0) & (q < shape), axis=1)]
+                sel = tuple(q.T)
+                v = depth[sel][own[sel]]
+                vals.append(v[np.isfinite(v)])
+        v = np.concatenate(vals)
+        if len(v) and dmax - float(np.median(v)) <= reach_mm:
+            at_end.append(trib)
+    if len(at_end) < 2:  # one branch near the end is a side branch, not a confluence
+        return free, ()
+    vox = np.concatenate([t.voxels for t in at_end]) - off
+    return centre_near(own, vox, sp), tuple(t.child for t in at_end)
 
 
 def segment_graph(segments: list[SegmentTrace]) -> nx.Graph:
