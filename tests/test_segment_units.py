@@ -1,12 +1,18 @@
-"""Unit tests of segmentation building blocks: eigenvalues, vesselness, closing in mm."""
+"""Unit tests of segmentation building blocks: eigenvalues, vesselness, closing in mm, and
+the rules naming the veins (on hand-built anatomy with known names)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
+from scipy import sparse
 
+from _tubes import ORIGIN, make_grid, paint_tube, shift
+from vascseg.anatomy import LABELS
+from vascseg.segment._skeleton import CAUDAL, build_tree, calibre, direction, main_path, wide_path
 from vascseg.segment.defects import closing_mm
+from vascseg.segment.naming import label_veins
 from vascseg.segment.vesselness import symmetric_eigvals, vesselness
 
 
@@ -91,3 +97,181 @@ def test_closing_mm_matches_ball_closing_and_honours_anisotropy():
     ref = ndi.binary_closing(np.pad(lumen, r + 1), ball)[r + 1:-r - 1, r + 1:-r - 1, r + 1:-r - 1]
     mine = closing_mm(lumen, float(r), (1.0, 1.0, 1.0))
     assert (mine != ref).sum() <= 0.01 * ref.sum()
+
+
+# ----------------------------------------------------------------------------- vein names
+# A hand-built venous anatomy (relative LPS mm, each polyline from its free end to a point
+# on its parent's centreline; radius mm). The right gonadal vein reaches lower than the
+# groin ends of the external iliac veins, so the lowest end on each side is not an iliac
+# vein: names must come from calibre and direction, not from which end lies lowest.
+ANATOMY = {
+    "ivc": ([(-20, 0, 0), (-20, 0, 150)], 10.0),
+    "renal_vein_right": ([(-62, 15, 110), (-20, 0, 110)], 5.0),
+    "renal_vein_left": ([(52, 15, 122), (-20, 0, 122)], 5.0),
+    "gonadal_vein_right": ([(-40, -5, -165), (-44, -10, -60), (-45, -10, 20), (-20, 0, 85)], 4.0),
+    "common_iliac_vein_left": ([(45, 20, -45), (10, 10, -20), (-20, 0, 0)], 7.0),
+    "common_iliac_vein_right": ([(-45, 20, -45), (-20, 0, 0)], 7.0),
+    "external_iliac_vein_left": ([(70, -30, -150), (60, 0, -90), (45, 20, -45)], 6.5),
+    "external_iliac_vein_right": ([(-70, -30, -150), (-60, 0, -90), (-45, 20, -45)], 6.5),
+    "internal_iliac_vein_left": ([(40, 65, -120), (45, 45, -80), (45, 20, -45)], 5.5),
+    "internal_iliac_vein_right": ([(-40, 65, -120), (-45, 45, -80), (-45, 20, -45)], 5.5),
+    "uterine_vein_left": ([(15, 10, -110), (30, 30, -110), (41.9, 57.5, -105)], 3.5),
+    "uterine_vein_right": ([(-15, 10, -110), (-30, 30, -110), (-41.9, 57.5, -105)], 3.5),
+}
+CONFLUENCE_Z_MM = 0.0
+SEED_Z_MM = (20.0, 100.0)
+
+
+def _named_anatomy(spacing=(1.5, 1.5, 1.5), *, replace=None, skip=(), extra=None, seed_z=SEED_Z_MM):
+    """Paint ANATOMY (with ``replace``: name -> list of (points, radius, paint kwargs)),
+    name it with :func:`label_veins`; returns (truth, labels, notes, grid, extra mask)."""
+    grid = make_grid((-100, -50, -175), (100, 85, 165), spacing)
+    truth = np.zeros(grid.shape, np.uint8)
+    parts = {n: [(pts, r, {})] for n, (pts, r) in ANATOMY.items()}
+    parts.update(replace or {})
+    for name in sorted(parts, key=lambda n: ANATOMY[n][1]):
+        if name in skip:
+            continue
+        for pts, r, kw in parts[name]:
+            paint_tube(truth, grid, shift(pts), r, name, **{"round_end": name != "ivc", **kw})
+    blob = np.zeros(grid.shape, bool)
+    if extra is not None:
+        centre, semi = extra
+        lps = grid.index_to_lps(np.argwhere(np.ones(grid.shape, bool))) - np.asarray(ORIGIN)
+        blob = (np.linalg.norm((lps - centre) / np.asarray(semi), axis=1) <= 1).reshape(grid.shape) & (truth == 0)
+    idx = np.argwhere(truth == LABELS["ivc"])
+    z = grid.index_to_lps(idx)[:, 2] - ORIGIN[2]
+    seed = np.zeros(grid.shape, bool)
+    seed[tuple(idx[(z > seed_z[0]) & (z < seed_z[1])].T)] = True
+    labels, notes = label_veins((truth > 0) | blob, grid, seed)
+    return truth, labels, notes, grid, blob
+
+
+def _dice(truth, labels, name):
+    t, p = truth == LABELS[name], labels == LABELS[name]
+    return 2.0 * float((t & p).sum()) / max(int(t.sum() + p.sum()), 1)
+
+
+def _z_range_mm(labels, grid, name):
+    from _tubes import ORIGIN
+
+    z = grid.index_to_lps(np.argwhere(labels == LABELS[name]))[:, 2] - ORIGIN[2]
+    return float(z.min()), float(z.max())
+
+
+@pytest.fixture(scope="module")
+def named_anatomy():
+    return _named_anatomy()
+
+
+def test_confluence_is_where_the_caval_trunk_splits_into_two_like_calibre_veins(named_anatomy):
+    truth, labels, notes, grid, _ = named_anatomy
+    # the IVC ends at the confluence, not where the lowest ends on each side meet
+    assert abs(_z_range_mm(labels, grid, "ivc")[0] - CONFLUENCE_Z_MM) <= 6.0
+    for name in ANATOMY:
+        assert _dice(truth, labels, name) >= 0.85, (name, _dice(truth, labels, name), notes)
+
+
+def test_names_follow_the_anatomy_in_mm_at_any_spacing(named_anatomy):
+    truth, labels, _, grid, _ = named_anatomy
+    t2, l2, _, g2, _ = _named_anatomy((2.5, 1.5, 1.0))
+    # the confluence within a slice or two of where it is on the isotropic grid
+    assert abs(_z_range_mm(l2, g2, "ivc")[0] - _z_range_mm(labels, grid, "ivc")[0]) <= 2 * 2.5 + 3.0
+    assert abs(_z_range_mm(l2, g2, "ivc")[0] - CONFLUENCE_Z_MM) <= 6.0
+    for name in ANATOMY:
+        assert _dice(t2, l2, name) >= 0.85, name
+
+
+def test_a_common_iliac_stump_still_ends_the_ivc_at_the_confluence():
+    # the left iliac veins are occluded beyond a 37 mm stump of the left common iliac vein
+    stump = [([(10, 10, -20), (-20, 0, 0)], 7.0, {})]
+    truth, labels, notes, grid, _ = _named_anatomy(
+        replace={"common_iliac_vein_left": stump},
+        skip=("external_iliac_vein_left", "internal_iliac_vein_left", "uterine_vein_left"))
+    assert abs(_z_range_mm(labels, grid, "ivc")[0] - CONFLUENCE_Z_MM) <= 6.0
+    assert _dice(truth, labels, "common_iliac_vein_left") >= 0.6
+    for name in ("ivc", "common_iliac_vein_right", "external_iliac_vein_right", "internal_iliac_vein_right"):
+        assert _dice(truth, labels, name) >= 0.85, (name, notes)
+
+
+def test_a_compressed_left_common_iliac_vein_is_still_a_common_iliac_vein():
+    # May-Thurner: 70% antero-posterior narrowing over the left vein's last 30 mm
+    pts, r = ANATOMY["common_iliac_vein_left"]
+    squeezed = [(pts, r, {"ellipse": (35.0, 65.0, 0.3 * r, (0.0, 1.0, 0.0))})]
+    truth, labels, notes, grid, _ = _named_anatomy(replace={"common_iliac_vein_left": squeezed})
+    assert abs(_z_range_mm(labels, grid, "ivc")[0] - CONFLUENCE_Z_MM) <= 6.0
+    for name in ("common_iliac_vein_left", "external_iliac_vein_left", "internal_iliac_vein_left"):
+        assert _dice(truth, labels, name) >= 0.7, (name, notes)
+
+
+def test_the_external_iliac_vein_is_the_forward_branch_even_when_cut_short():
+    # the left external iliac vein ends (occluded) above the internal iliac vein's end
+    short = [([(60, 0, -90), (45, 20, -45)], 6.5, {})]
+    truth, labels, notes, _, _ = _named_anatomy(replace={"external_iliac_vein_left": short})
+    for name in ("external_iliac_vein_left", "internal_iliac_vein_left", "common_iliac_vein_left"):
+        assert _dice(truth, labels, name) >= 0.8, (name, notes)
+
+
+def test_the_ivc_continues_above_a_narrowing():
+    # a filling defect narrows the IVC to 2.5 mm between 60 and 78 mm; the seed lies below
+    ivc = [([(-20, 0, 0), (-20, 0, 60)], 10.0, {"round_end": True}),
+           ([(-20, 0, 60), (-20, 0, 78)], 2.5, {}),
+           ([(-20, 0, 150), (-20, 0, 78)], 10.0, {"round_end": True})]
+    truth, labels, notes, grid, _ = _named_anatomy(replace={"ivc": ivc}, seed_z=(10.0, 55.0))
+    assert _z_range_mm(labels, grid, "ivc")[1] >= 140.0
+    for name in ("ivc", "renal_vein_left", "renal_vein_right", "common_iliac_vein_left"):
+        assert _dice(truth, labels, name) >= 0.85, (name, notes)
+
+
+def test_a_renal_vein_ends_where_it_widens_into_the_kidney():
+    # an enhancing kidney merged with the right renal vein's end in the vein envelope
+    truth, labels, _, _, kidney = _named_anatomy(extra=((-85.0, 25.0, 110.0), (25.0, 20.0, 35.0)))
+    assert (kidney & (labels > 0)).sum() < 0.1 * kidney.sum()
+    assert _dice(truth, labels, "renal_vein_right") >= 0.5
+    assert _dice(truth, labels, "ivc") >= 0.85
+
+
+def _chain_tree(radii_mm, step_mm=1.0):
+    """A straight skeleton along -z, one node per ``step_mm``, radii given per node."""
+    n = len(radii_mm)
+    pos = np.zeros((n, 3))
+    pos[:, 2] = -step_mm * np.arange(n)
+    i = np.arange(n - 1)
+    graph = sparse.coo_matrix((np.full(n - 1, step_mm), (i, i + 1)), shape=(n, n)).tocsr()
+    return build_tree(pos, np.asarray(radii_mm, float), graph + graph.T, 0)
+
+
+def test_calibre_is_the_median_radius_beyond_the_parent_lumen_in_mm():
+    # 8 mm parent lumen at the origin, then 4 mm for 20 mm, 6 mm beyond (a narrowed start)
+    radii = [8.0] * 9 + [4.0] * 20 + [6.0] * 40
+    for step in (0.5, 1.0):
+        t = _chain_tree(np.repeat(radii, int(1 / step)), step)
+        path = list(range(1, len(t.pos)))
+        assert calibre(t, 0, path, 20.0) == pytest.approx(4.0)
+        assert calibre(t, 0, path, 20.0, windows=3) == pytest.approx(6.0)
+        np.testing.assert_allclose(direction(t, 0, path), [0.0, 0.0, -1.0])
+    # a spur that never leaves the parent's lumen has no calibre
+    t = _chain_tree([8.0] * 6)
+    assert np.isnan(calibre(t, 0, list(range(1, 6))))
+
+
+def test_wide_path_follows_calibre_and_heading_not_volume():
+    # a trunk (radius 8 mm) 100 mm down -z, narrowed to 2.5 mm from 28 to 45 mm by a defect;
+    # at 25 mm a 5 mm branch leaves caudally to the side; at 10 mm a thin lateral neck
+    # leads into a wide blob (an organ: 12 mm over 60 mm) holding more volume than the trunk
+    trunk = [(0.0, 0.0, -float(k)) for k in range(101)]
+    branch = [(k / np.sqrt(2), 0.0, -25.0 - k / np.sqrt(2)) for k in range(1, 41)]
+    neck = [(-float(k), 0.0, -10.0) for k in range(1, 71)]
+    pos = np.array(trunk + branch + neck)
+    r_trunk = np.where((np.arange(101) >= 28) & (np.arange(101) <= 45), 2.5, 8.0)
+    r_neck = np.where(np.arange(1, 71) <= 10, 3.0, 12.0)
+    radius = np.r_[r_trunk, np.full(len(branch), 5.0), r_neck]
+    edges = [(k, k + 1) for k in range(100)]
+    edges += [(25, 101)] + [(101 + k, 102 + k) for k in range(39)]
+    edges += [(10, 141)] + [(141 + k, 142 + k) for k in range(69)]
+    a, b = np.array(edges).T
+    w = np.linalg.norm(pos[a] - pos[b], axis=1)
+    graph = sparse.coo_matrix((w, (a, b)), shape=(len(pos), len(pos))).tocsr()
+    t = build_tree(pos, radius, graph + graph.T, 0)
+    assert main_path(t, 0)[-1] == len(pos) - 1  # the most volume: into the organ
+    assert wide_path(t, 0, heading=CAUDAL)[-1] == 100  # calibre and heading: down the trunk

@@ -1,0 +1,163 @@
+"""The pelvic veins of one side: common, external and internal iliac and uterine veins.
+
+From the first node of a common iliac vein (below the confluence): the common iliac vein
+runs down its widest course to where it divides into a vein heading forward (the external
+iliac, to the groin) and one heading back (the internal iliac, into the pelvis); without
+such a division, the boundary is set at the level of the other side's. In the internal
+iliac subtree the vein reaching farthest back is the internal iliac vein and a branch
+heading forward to the midline the uterine vein.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._skeleton import (
+    CAUDAL,
+    MIN_BRANCH_MM,
+    Tree,
+    calibre,
+    direction,
+    leaves,
+    lowest_path,
+    path_to,
+    side_branches,
+    subtree,
+    wide_path,
+)
+
+AP_HEADING_MIN = 0.3
+"""The external and internal iliac veins head forward and back: the y (posterior)
+component of one's unit direction is at most minus this, the other's at least this."""
+
+UTERINE_MIN_MM = 15.0
+"""A uterine vein (or an internal iliac vein's end) is a branch at least this long."""
+
+UTERINE_FORWARD_MM = 10.0
+"""A path turning forward (anterior) by at least this much after its most posterior point
+is no longer the internal iliac vein: the internal iliac vein runs back into the pelvis."""
+
+
+def iliac_division(t: Tree, head: int) -> tuple[list[int], int, int] | None:
+    """Where a common iliac vein divides: (its nodes, external iliac child, internal iliac
+    child), or None.
+
+    Down the common iliac vein's widest course, the division is a branching into one vein
+    heading forward (the external iliac, to the groin) and one heading back (the internal
+    iliac, into the pelvis; :data:`AP_HEADING_MIN`);
+    among such branchings (an internal iliac vein dividing into its uterine branch is one
+    too) the one whose narrower branch is widest.
+    """
+    course = wide_path(t, head, heading=CAUDAL)
+    best = None
+    for k, c in side_branches(t, course, MIN_BRANCH_MM):
+        if k + 1 >= len(course):
+            continue
+        b = course[k]
+        side, cont = wide_path(t, c), course[k + 1:]
+        y_s, y_c = direction(t, b, side)[1], direction(t, b, cont)[1]
+        if min(y_s, y_c) > -AP_HEADING_MIN or max(y_s, y_c) < AP_HEADING_MIN:
+            continue
+        narrow = min(calibre(t, b, side, windows=2), calibre(t, b, cont, windows=2))
+        if not np.isfinite(narrow):
+            continue
+        if best is None or narrow > best[0]:
+            front, back = (c, course[k + 1]) if y_s < y_c else (course[k + 1], c)
+            best = (narrow, course[: k + 1], front, back)
+    return None if best is None else best[1:]
+
+
+def split_at_level(t: Tree, ipath: list[int], z_mm: float) -> int:
+    """Index of the last node of ``ipath`` at or above patient z ``z_mm``."""
+    z = t.pos[ipath, 2]
+    below = np.nonzero(z < z_mm)[0]
+    return int(below[0]) - 1 if len(below) else len(ipath) - 1
+
+
+def name_internal(t: Tree, c: int, side: str, midline_x: float,
+                  names: dict[str, list[int]], notes: list[str]) -> None:
+    """Internal iliac and uterine veins in the subtree of ``c`` (the internal iliac vein's
+    first node). Of the substantial ends below it, the internal iliac vein runs to the one
+    reaching farthest back and stops where it turns forward; the uterine vein is the
+    forward-heading branch (or tail) whose end lies nearest the midline."""
+    sub = subtree(t, c)
+    spine = wide_path(t, c, heading=CAUDAL)
+    on = set(spine)
+    ends = [spine[-1]]
+    for e in leaves(t, sub):
+        if e in on:
+            continue
+        p = path_to(t, e)
+        j = next(n for n in range(len(p)) if p[n] not in on and t.dist[p[n]] > t.dist[c])
+        if t.dist[e] - t.dist[p[j - 1]] >= UTERINE_MIN_MM:
+            ends.append(e)
+    # both run down into the pelvis (whatever rises again is no part of them)
+    ends = [e for e in ends if t.pos[e][2] < t.pos[c][2] - UTERINE_MIN_MM] or ends
+    # the internal iliac vein reaches farthest back (its path's most posterior point: a
+    # path that reached far back may turn forward again into the uterine vein)
+    paths = {e: path_to(t, e) for e in ends}
+    paths = {e: p[p.index(c):] for e, p in paths.items()}
+    iiv_end = max(ends, key=lambda e: (float(t.pos[paths[e], 1].max()), t.dist[e]))
+    iiv = paths[iiv_end]
+    cands: list[list[int]] = []
+    # a path that turns forward after its most posterior point: the tail is not the IIV
+    m = int(np.argmax(t.pos[iiv, 1]))
+    if (t.pos[iiv[m], 1] - t.pos[iiv[-1], 1] >= UTERINE_FORWARD_MM
+            and t.dist[iiv[-1]] - t.dist[iiv[m]] >= UTERINE_MIN_MM):
+        cands.append(iiv[m + 1:])
+        iiv = iiv[:m + 1]
+    on_iiv = set(iiv)
+    for e in ends:
+        if e == iiv_end:
+            continue
+        p = path_to(t, e)
+        j = next(n for n in range(len(p)) if p[n] not in on_iiv and t.dist[p[n]] > t.dist[c])
+        if p[j - 1] not in on_iiv or t.dist[e] - t.dist[p[j - 1]] < UTERINE_MIN_MM:
+            continue
+        if t.pos[e][1] < t.pos[p[j - 1]][1]:  # heads forward from the internal iliac vein
+            cands.append(p[j:])
+    names[f"internal_iliac_vein_{side}"] = iiv
+    if not cands:
+        notes.append(f"uterine_vein_{side}: no branch of the internal iliac vein towards the midline found")
+        return
+    names[f"uterine_vein_{side}"] = min(cands, key=lambda b: abs(t.pos[b[-1]][0] - midline_x))
+
+
+def name_iliacs(t: Tree, heads: dict[str, int], midline_x: float, names: dict[str, list[int]],
+                notes: list[str], split: float | None) -> None:
+    """Common/external/internal iliac and uterine veins of the sides in ``heads`` (side ->
+    first node of its common iliac vein). ``split``: see :func:`vascseg.segment.naming.name_tree`."""
+    division = {side: iliac_division(t, h) for side, h in heads.items()}
+    for side in ("left", "right"):
+        if side not in heads:
+            for s in ("common", "external", "internal"):
+                notes.append(f"{s}_iliac_vein_{side}: no {side} iliac vein joins the IVC")
+            notes.append(f"uterine_vein_{side}: no {side} iliac vein joins the IVC")
+            continue
+        if division[side] is not None:
+            civ, front, back = division[side]
+            names[f"common_iliac_vein_{side}"] = civ
+            names[f"external_iliac_vein_{side}"] = wide_path(t, front, heading=CAUDAL)
+            name_internal(t, back, side, midline_x, names, notes)
+            continue
+        path = lowest_path(t, heads[side])
+        other = "right" if side == "left" else "left"
+        if division.get(other) is not None:
+            # the common iliac veins end at about the same level (the sacroiliac joints)
+            z = float(t.pos[division[other][0][-1], 2])
+            k = split_at_level(t, path, z)
+            notes.append(f"external_iliac_vein_{side}: no internal iliac vein marks the end of the common "
+                         f"iliac vein; placed at the level of the {other} one")
+        elif split is not None:
+            d = t.dist[path] - t.dist[path[0]]
+            k = int(np.searchsorted(d, split * d[-1])) - 1
+            notes.append(f"common/external_iliac_vein_{side}: no internal iliac vein marks their "
+                         f"boundary; placed at {split:.0%} of the iliac vein's length")
+        else:
+            k = len(path) - 1
+            notes.append(f"external_iliac_vein_{side}: the common iliac vein does not divide")
+        names[f"common_iliac_vein_{side}"] = path[: k + 1]
+        if k + 1 < len(path):
+            names[f"external_iliac_vein_{side}"] = path[k + 1:]
+        notes.append(f"internal_iliac_vein_{side}: not found")
+        notes.append(f"uterine_vein_{side}: not found (no internal iliac vein)")
