@@ -16,7 +16,7 @@ from ..anatomy import LABELS, VEIN_NAMES
 from ..config import Config
 from ..geometry import Volume
 from ._distance import edt_mm
-from .defects import defects_in, vein_envelope
+from .defects import defects_in, vein_interior
 from .lumen import (
     body_mask,
     bone_mask,
@@ -170,13 +170,9 @@ def segment_veins(volume: Volume, config: Config | None = None, *, landmarks=Non
         # its contrast wraps around) reconnects them, but never across an artery.
         _, arteries = split_veins_arteries(vessels, sp, ivc_seed, aorta_seed)
         radius = min(cfg.vessel_radius_max_mm * 0.75, 12.0)
-        env_all = vein_envelope(vessels & ~arteries, smooth, sp, radius_mm=radius,
-                                defect_min=d_lo, defect_max=d_hi,
-                                avoid=arteries)
-        lab, _ = ndi.label(env_all, structure=np.ones((3, 3, 3)))
-        ids = np.unique(lab[ivc_seed & env_all])
-        env = np.isin(lab, ids[ids > 0])
-        lumen = vessels & env
+        env, lumen = vein_interior(vessels & ~arteries, smooth, sp, ivc_seed=ivc_seed, radius_mm=radius,
+                                   defect_min=d_lo, defect_max=d_hi, lumen_min=cfg.ct_lumen_min_hu,
+                                   max_bridge_mm=cfg.max_occlusion_bridge_mm, avoid=arteries)
         if prior_veins is not None:
             env = env | (prior_veins & ~arteries)
 

@@ -29,6 +29,14 @@ from scipy.spatial import cKDTree
 from ..anatomy import LABELS
 from ..geometry import Volume
 from ._distance import edt_mm
+from ._junctions import redraw_junction
+
+_JUNCTIONS = (
+    ("ivc", ("common_iliac_vein_left", "common_iliac_vein_right")),
+    ("common_iliac_vein_left", ("external_iliac_vein_left", "internal_iliac_vein_left")),
+    ("common_iliac_vein_right", ("external_iliac_vein_right", "internal_iliac_vein_right")),
+)
+"""Junctions re-drawn from the veins' axes: (parent, its branches)."""
 
 MIN_BRANCH_MM = 25.0
 """A side subtree shorter than this is a spur or small tributary, not a named branch."""
@@ -250,6 +258,13 @@ def _subtree(t: _Tree, start: int) -> list[int]:
     return out
 
 
+MIN_STUB_MM = 8.0
+"""Without a substantial branch, a side branch at least this long still marks the division
+of the common iliac vein (an internal iliac vein cut short by a defect)."""
+
+MIN_COMMON_MM = 15.0
+"""...provided it leaves the iliac vein at least this far from the confluence."""
+
 MIN_ILIAC_DROP_MM = 60.0
 """An external iliac vein's end lies at least this far below the IVC root (patient z)."""
 
@@ -290,6 +305,14 @@ def _name_iliac(t: _Tree, ipath: list[int], side: str, midline_x: float,
     if not path:
         notes.append(f"common_iliac_vein_{side}: not found")
         return
+    if not branches:
+        # the internal iliac vein may be cut short by a filling defect: its enhanced stump
+        # still marks where the common iliac vein divides
+        d0 = t.dist[path[0]]
+        branches = [(k, c) for k, c in _side_branches(t, path, min_len=MIN_STUB_MM)
+                    if t.dist[path[k]] - d0 >= MIN_COMMON_MM]
+        if branches:
+            notes.append(f"internal_iliac_vein_{side}: only a stump found (a defect may interrupt it)")
     if not branches:
         if split is None:
             names[f"common_iliac_vein_{side}"] = path
@@ -404,28 +427,67 @@ def label_veins(envelope: np.ndarray, grid: Volume, ivc_seed: np.ndarray | None,
             p = tree.parent[i]
             if node_label[p] and _branch_len_from(tree, i, node_label) < MIN_BRANCH_MM:
                 node_label[i] = node_label[p]
+    # junctions re-drawn from the veins' axes (the skeleton branches too early)
+    extra_pts, extra_rad, extra_lab = [], [], []
+    for par, kids in _JUNCTIONS:
+        if par not in names or not all(k in names for k in kids):
+            continue
+        res = redraw_junction(pos, radius, tree.dist, names[par], [names[k] for k in kids])
+        if res is None:
+            continue
+        drops, samples = res
+        for name, drop, (pts, rad) in zip((par, *kids), drops, samples, strict=True):
+            node_label[drop] = 0
+            extra_pts.append(pts)
+            extra_rad.append(rad)
+            extra_lab.append(np.full(len(pts), LABELS[name], np.uint8))
     named = node_label > 0
     if not named.any():
         return labels, notes + ["no vein segment could be named"]
-    kd = cKDTree(coords[named] * np.asarray(grid.spacing_mm))
+    sp = np.asarray(grid.spacing_mm)
+    pts_idx = coords[named].astype(float)
+    pt_rad = radius[named]
+    pt_lab = node_label[named]
+    if extra_pts:
+        pts_idx = np.concatenate([pts_idx, grid.lps_to_index(np.concatenate(extra_pts)) - offset])
+        pt_rad = np.concatenate([pt_rad, *extra_rad])
+        pt_lab = np.concatenate([pt_lab, *extra_lab])
+    kd = cKDTree(pts_idx * sp)
     vox = np.argwhere(env)
-    d, j = kd.query(vox * np.asarray(grid.spacing_mm), distance_upper_bound=60.0)
+    d, j = kd.query(vox * sp, distance_upper_bound=60.0)
     ok = np.isfinite(d)
     # a voxel must be within the local radius (+ margin) of its skeleton point
-    rad = np.where(ok, radius[np.nonzero(named)[0][np.minimum(j, named.sum() - 1)]], 0)
+    rad = np.where(ok, pt_rad[np.minimum(j, len(pt_rad) - 1)], 0)
     ok &= d <= rad + max_gap_mm
     sub = np.zeros(env.shape, np.uint8)
-    sub[tuple(vox[ok].T)] = node_label[named][j[ok]]
+    sub[tuple(vox[ok].T)] = pt_lab[j[ok]]
     labels[sl] = sub
     return labels, notes
 
 
+CLIMB_CALIBRE = 0.6
+"""The root climbs from the IVC seed's top through skeleton nodes at least this fraction of
+the seed's median radius (the seed may stop at the renal veins)..."""
+
+CLIMB_CORRIDOR_RADII = 1.5
+"""...or through nodes within this many seed radii (+ 5 mm) of the seed's axis, extended
+upwards: a filling defect can thin the IVC's lumen to a crescent whose skeleton is narrow."""
+
+
 def _climb_ivc(pos, radius, graph, seed_nodes, start: int) -> int:
-    """Most superior skeleton node reachable from ``start`` through nodes of IVC calibre
-    (radius at least 60% of the seed's median): the seed may stop at the renal veins."""
-    big = radius >= 0.6 * float(np.median(radius[seed_nodes]))
-    big[start] = True
-    idx = np.flatnonzero(big)
+    """Most superior skeleton node reachable from ``start`` through nodes of IVC calibre or
+    along the IVC's axis (see :data:`CLIMB_CALIBRE`, :data:`CLIMB_CORRIDOR_RADII`)."""
+    r_seed = float(np.median(radius[seed_nodes]))
+    ok = radius >= CLIMB_CALIBRE * r_seed
+    if len(seed_nodes) >= 3 and np.ptp(pos[seed_nodes, 2]) > 0:
+        # the seed's axis: x and y as linear functions of z
+        z = pos[seed_nodes, 2]
+        fx = np.polyfit(z, pos[seed_nodes, 0], 1)
+        fy = np.polyfit(z, pos[seed_nodes, 1], 1)
+        off = np.hypot(pos[:, 0] - np.polyval(fx, pos[:, 2]), pos[:, 1] - np.polyval(fy, pos[:, 2]))
+        ok |= (off <= CLIMB_CORRIDOR_RADII * r_seed + 5.0) & (pos[:, 2] >= pos[start, 2])
+    ok[start] = True
+    idx = np.flatnonzero(ok)
     sub = graph[idx][:, idx]
     _, lab = csgraph.connected_components(sub, directed=False)
     k = int(np.searchsorted(idx, start))
