@@ -275,3 +275,179 @@ def test_wide_path_follows_calibre_and_heading_not_volume():
     t = build_tree(pos, radius, graph + graph.T, 0)
     assert main_path(t, 0)[-1] == len(pos) - 1  # the most volume: into the organ
     assert wide_path(t, 0, heading=CAUDAL)[-1] == 100  # calibre and heading: down the trunk
+
+
+# --------------------------------------------------------------------------- vein interior
+def _grid(spacing, size_mm):
+    shape = tuple(int(round(s / d)) for s, d in zip(size_mm, spacing, strict=True))
+    return np.meshgrid(*[np.arange(n) * d for n, d in zip(shape, spacing, strict=True)], indexing="ij")
+
+
+def _render(spacing, values, rng, noise=8.0):
+    """Partial-volume-free scene smoothed like the pipeline does (0.7 mm) plus noise."""
+    img = values.astype(np.float32)
+    img = ndi.gaussian_filter(img, [0.7 / s for s in spacing])
+    return img + rng.normal(0, noise, img.shape).astype(np.float32)
+
+
+def _adherent_defect_scene(spacing, rng):
+    """A vein (r 8 mm, along z) in fat, its middle third holding a defect (r 6 mm) that
+    touches the wall (offset 2 mm along +x): the lumen there is a crescent."""
+    Z, Y, X = _grid(spacing, (90.0, 50.0, 50.0))
+    vein = (Y - 25) ** 2 + (X - 25) ** 2 <= 64
+    defect = ((Y - 25) ** 2 + (X - 27) ** 2 <= 36) & (Z > 30) & (Z < 60)
+    values = np.where(vein, 180.0, -100.0)
+    values[defect] = 50.0
+    img = _render(spacing, values, rng)
+    return img, vein, defect
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 1.0, 1.0)])
+def test_tube_model_recovers_the_part_of_a_wall_adherent_defect_no_closing_reaches(spacing):
+    from vascseg.segment._tubes import fill_tubes, vote_centres
+
+    img, vein, defect = _adherent_defect_scene(spacing, np.random.default_rng(3))
+    lumen = img >= 120
+    soft = (img >= -10) & (img < 120)
+    votes = vote_centres(lumen, img, spacing, passable=soft | lumen, r_max_mm=12.0)
+    interior = fill_tubes(votes, lumen, spacing, passable=soft | lumen, margin_mm=1.0)
+    Z, Y, X = _grid(spacing, (90.0, 50.0, 50.0))
+    # the cap beyond the crescent's tips: within 3 mm of the wall the defect touches
+    cap = defect & (X > 30)
+    vol = float(np.prod(spacing))
+    assert (interior & defect).sum() >= 0.85 * defect.sum()
+    assert (interior & cap).sum() >= 0.5 * cap.sum()
+    # a closing of the crescent (the previous envelope) cannot reach that cap
+    closed = closing_mm(lumen, 12.0, spacing)
+    assert (closed & cap).sum() < 0.5 * cap.sum()
+    # and the model does not grow beyond the vessel
+    assert (interior & ~ndi.binary_dilation(vein)).sum() * vol < 0.03 * vein.sum() * vol
+
+
+def test_tube_model_leaves_muscle_between_two_veins_alone():
+    from vascseg.segment._tubes import fill_tubes, vote_centres
+
+    spacing = (2.0, 1.0, 1.0)
+    Z, Y, X = _grid(spacing, (60.0, 40.0, 70.0))
+    a = (Y - 20) ** 2 + (X - 20) ** 2 <= 36
+    b = (Y - 20) ** 2 + (X - 50) ** 2 <= 36
+    muscle = (np.abs(Y - 20) < 10) & (X > 20) & (X < 50) & ~a & ~b
+    values = np.where(a | b, 180.0, -100.0)
+    values[muscle] = 50.0
+    img = _render(spacing, values, np.random.default_rng(4))
+    lumen = img >= 120
+    soft = (img >= -10) & (img < 120)
+    votes = vote_centres(lumen, img, spacing, passable=soft | lumen, r_max_mm=12.0)
+    interior = fill_tubes(votes, lumen, spacing, passable=soft | lumen, margin_mm=1.0, min_cover=2)
+    outside = interior & muscle & ~ndi.binary_dilation(a | b)
+    assert outside.sum() < 0.02 * muscle.sum()
+
+
+def test_defects_in_keeps_a_solid_defect_and_drops_partial_volume_shells():
+    from vascseg.segment.defects import defects_in
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (60.0, 60.0, 60.0))
+    lumen = (Y - 30) ** 2 + (X - 30) ** 2 <= 49
+    shell = ((Y - 30) ** 2 + (X - 30) ** 2 <= 81) & ~lumen & (Z < 25)  # one voxel thick ring
+    blob = (Z - 45) ** 2 + (Y - 30) ** 2 + (X - 30) ** 2 <= 16
+    lumen &= ~blob
+    env = lumen | shell | blob
+    out = defects_in(env, lumen, env.astype(np.uint8), spacing, min_volume_ml=0.05)
+    assert (out & blob).sum() == blob.sum()
+    assert not (out & shell).any()
+
+
+# --------------------------------------------------------------------------- occlusion bridge
+def _occlusion_scene(between: float, spacing=(2.0, 1.0, 1.0)):
+    """A vein (r 5 mm) along z, enhanced below z 30 and above z 70 mm; in between it is
+    filled with tissue of value ``between`` (a complete occlusion when hypodense)."""
+    Z, Y, X = _grid(spacing, (100.0, 40.0, 40.0))
+    vein = (Y - 20) ** 2 + (X - 20) ** 2 <= 25
+    lower, upper = vein & (Z < 30), vein & (Z > 70)
+    values = np.full(vein.shape, -100.0)
+    values[vein] = between
+    values[lower | upper] = 180.0
+    img = _render(spacing, values, np.random.default_rng(5), noise=5.0)
+    return img, lower, upper, vein & ~lower & ~upper
+
+
+@pytest.mark.parametrize("between, max_bridge, joined", [(50.0, 120.0, True), (-100.0, 120.0, False),
+                                                          (50.0, 25.0, False)])
+def test_bridge_joins_stumps_through_an_occluded_stretch_only(between, max_bridge, joined):
+    from vascseg.segment._bridge import bridge_pieces
+
+    spacing = (2.0, 1.0, 1.0)
+    img, lower, upper, occluded = _occlusion_scene(between, spacing)
+    hypo = (img >= -10) & (img < 110)
+    j, interior, bridges = bridge_pieces(upper, lower, hypo, spacing, max_bridge_mm=max_bridge,
+                                         max_radius_mm=12.0, image=img, lumen_level=180.0, lumen_min=120.0)
+    assert bool(j.any()) is joined
+    if joined:
+        assert len(bridges) == 1 and 35.0 <= bridges[0].length_mm <= 50.0
+        assert (interior & occluded).sum() >= 0.6 * occluded.sum()
+        assert (interior & ~ndi.binary_dilation(occluded, iterations=2)).sum() == 0
+    else:
+        assert not interior.any()
+
+
+# --------------------------------------------------------------------------- IVC at the liver
+def test_follow_ivc_up_separates_the_vein_from_the_liver_it_touches():
+    from vascseg.segment._ivc import follow_ivc_up
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (100.0, 90.0, 90.0))
+    ivc = (Y - 45) ** 2 + (X - 40) ** 2 <= 100
+    liver = (X > 49) & (Z > 50) & ~ivc  # abuts the IVC's upper half
+    values = np.where(ivc, 160.0, -100.0)
+    values[liver] = 115.0
+    img = _render(spacing, values, np.random.default_rng(6), noise=10.0)
+    seed = ivc & (Z < 45)
+    up = follow_ivc_up(seed, img, spacing)
+    target = ivc & (Z >= 45)
+    assert (up & target).sum() >= 0.85 * target.sum()
+    assert (up & liver).sum() <= 0.1 * up.sum()
+
+
+# --------------------------------------------------------------------------- vein/artery split
+def test_split_leaves_an_unseeded_vein_tree_touching_an_artery_to_neither():
+    from vascseg.segment.lumen import split_veins_arteries
+
+    spacing = (2.0, 1.0, 1.0)
+    Z, Y, X = _grid(spacing, (160.0, 40.0, 80.0))
+    ivc = (Y - 20) ** 2 + (X - 12) ** 2 <= 64
+    artery = (Y - 20) ** 2 + (X - 40) ** 2 <= 36
+    vein = ((Y - 20) ** 2 + (X - 52) ** 2 <= 36) & (Z > 10)  # touches the artery, not the IVC
+    vessels = ivc | artery | vein
+    veins, arteries = split_veins_arteries(vessels, spacing, ivc & (Z > 50) & (Z < 70),
+                                           artery & (Z > 50) & (Z < 70))
+    core = vein & ((Y - 20) ** 2 + (X - 53) ** 2 <= 4)
+    assert not (arteries & core).any()
+    assert (arteries & artery).sum() > 0.9 * artery.sum()
+    assert (veins & ivc).sum() > 0.9 * ivc.sum()
+
+
+@pytest.mark.parametrize("with_defect", [True, False])
+def test_vein_interior_finds_the_defect_and_nothing_on_a_clean_vein(with_defect):
+    from vascseg.evaluation import dice
+    from vascseg.segment.defects import defects_in, vein_interior
+
+    spacing = (2.5, 1.0, 1.0)
+    img, vein, defect = _adherent_defect_scene(spacing, np.random.default_rng(8))
+    if not with_defect:
+        Z, Y, X = _grid(spacing, (90.0, 50.0, 50.0))
+        # the same vein, a muscle slab against it instead of a defect in it
+        muscle = (X > 34) & (X < 46) & (np.abs(Y - 25) < 12)
+        values = np.where(vein, 180.0, -100.0)
+        values[muscle] = 50.0
+        img = _render(spacing, values, np.random.default_rng(8))
+        defect = np.zeros_like(vein)
+    lumen = img >= 120
+    Z = _grid(spacing, (90.0, 50.0, 50.0))[0]
+    env, lum = vein_interior(lumen, img, spacing, ivc_seed=lumen & (Z < 20), radius_mm=12.0,
+                             defect_min=-10.0, defect_max=120.0, lumen_min=120.0)
+    found = defects_in(env, lum, env.astype(np.uint8), spacing, min_volume_ml=0.05)
+    if with_defect:
+        assert dice(found, defect) >= 0.75
+    else:
+        assert not found.any()

@@ -18,7 +18,7 @@ from ._distance import within_mm
 from ._grid import block_mean, coarse_volume, working_factors
 from ._refine import defect_window, refine_on_input_grid
 from ._result import Detection, Segmentation
-from .defects import defects_in, vein_envelope
+from .defects import defects_in, vein_interior
 from .lumen import (
     body_mask,
     bone_mask,
@@ -161,14 +161,9 @@ def _detect(volume: Volume, img: np.ndarray, cfg, landmarks, prior: Prior | None
         # its contrast wraps around) reconnects them, but never across an artery.
         _, arteries = split_veins_arteries(vessels, sp, ivc_seed, aorta_seed)
         radius = min(cfg.vessel_radius_max_mm * 0.75, 12.0)
-        env_all = vein_envelope(vessels & ~arteries, smooth, sp, radius_mm=radius,
-                                defect_min=d_lo, defect_max=d_hi,
-                                avoid=arteries)
-        lab, _ = ndi.label(env_all, structure=np.ones((3, 3, 3)))
-        ids = np.unique(lab[ivc_seed & env_all])
-        env = np.isin(lab, ids[ids > 0])
-        del lab, env_all
-        lumen = vessels & env
+        env, lumen = vein_interior(vessels & ~arteries, smooth, sp, ivc_seed=ivc_seed, radius_mm=radius,
+                                   defect_min=d_lo, defect_max=d_hi, lumen_min=cfg.ct_lumen_min_hu,
+                                   max_bridge_mm=cfg.max_occlusion_bridge_mm, avoid=arteries)
         if prior_veins is not None:
             env = env | (prior_veins & ~arteries)
 

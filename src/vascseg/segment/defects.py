@@ -1,12 +1,14 @@
-"""Vein envelope (lumen + filling defects) and the defects themselves.
+"""Vein interior (lumen + filling defects) and the defects themselves.
 
-A filling defect is hypodense tissue *inside* the vein: it fills a concavity of the
-enhanced lumen (the contrast rim wraps around it), or a whole stretch of the vein between
-two enhanced stumps (complete occlusion). Soft tissue next to a vein but outside it
-(bowel wall, muscle, uterus) is not in a concavity of the lumen, so it is not a defect.
+A filling defect is hypodense tissue *inside* the vein: the enhanced lumen is a crescent
+around it, or the vein is filled for a stretch between two enhanced stumps (complete
+occlusion). Soft tissue next to a vein but outside it (bowel wall, muscle, uterus, ovary)
+is not inside the vessel's round cross-section, so it is not a defect.
 
-The envelope is an exact Euclidean closing of the lumen in mm (two distance transforms
-with the ``edt`` package, anisotropy honoured) restricted to soft-tissue intensities.
+:func:`vein_interior` models the vessel from its wall (radial voting, :mod:`._tubes`),
+so the part of a wall-adherent defect that borders fat or muscle directly is found too;
+the closing envelope (:func:`vein_envelope`, an exact Euclidean closing in mm) only
+decides connectivity. :func:`defects_in` cleans the result.
 """
 
 from __future__ import annotations
@@ -14,7 +16,21 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._bridge import bridge_pieces
 from ._distance import edt_mm as _edt_mm
+from ._interior import (
+    POCKET_CONTACT,
+    POCKET_EXTENT_MM,
+    bright_pieces,
+    connectors,
+    crop,
+    holding,
+    lumen_level_map,
+    pockets,
+    split_edge,
+)
+from ._ivc import follow_ivc_up
+from ._tubes import fill_tubes, vote_centres
 
 
 def closing_mm(mask: np.ndarray, radius_mm: float, spacing_mm) -> np.ndarray:
@@ -55,27 +71,153 @@ def vein_envelope(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, radius_m
     return out
 
 
+MIN_COVER = 2
+"""Where soft tissue around veins is as dense as a defect (CT: muscle), a voxel outside the
+lumen is vessel interior only on at least this many wall voxels' diameters (a lone stray
+diameter into muscle is not a defect)."""
+
+MARGIN_VOX = 1.0
+"""Diameters run this many in-plane voxels past twice the radius: a wall voxel lies inside
+the lumen edge, about half a voxel from the wall, on both sides."""
+
+
+def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed: np.ndarray,
+                  radius_mm: float, defect_min: float, defect_max: float,
+                  lumen_min: float | None = None, max_bridge_mm: float = 0.0,
+                  avoid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Vein interior (lumen + filling defects) of the tree holding the IVC, and its lumen.
+
+    1. The IVC is followed up where it runs against the liver (:mod:`._ivc`).
+    2. The vessel interior is modelled from the lumen wall by radial voting
+       (:mod:`._tubes`): hypodense voxels inside it are filling defects, including the part
+       of a wall-adherent defect that borders fat or muscle directly. On CT, hypodense
+       pockets against the lumen bounded by fat count too (:func:`._interior.pockets`).
+    3. The tree is what this interior and the closing envelope (:func:`vein_envelope`)
+       connect to ``ivc_seed``; lumen pieces cut off by a complete occlusion are joined
+       through hypodense tubes (:mod:`._bridge`).
+    4. Lumen edge voxels darker than half-way between the local lumen level and the
+       defect level go to the defect (partial volume); hypodense components as bright as
+       organ partial volume are dropped; closing-envelope voxels stay only where they join
+       pieces the interior leaves apart; enclosed cavities are filled.
+
+    Parameters
+    ----------
+    lumen : (Z, Y, X) bool
+        Enhanced vessels that are not arteries.
+    smooth : (Z, Y, X) float
+        Smoothed image, pseudo-HU.
+    ivc_seed : (Z, Y, X) bool
+        Voxels known to be IVC.
+    radius_mm : float
+        Largest vein radius expected (closing ball, votes).
+    defect_min, defect_max : float
+        Window of filling-defect intensities (pseudo-HU).
+    lumen_min : float, optional
+        The lumen threshold (default ``defect_max``). Above ``defect_max`` (T1 MR: fat
+        lies between the defect window and the lumen) the vessel interior holds anything
+        darker than half-way to the lumen; muscle, as dense as a defect on CT, is then
+        out of the window, and pockets are not sought.
+    max_bridge_mm : float
+        Longest complete occlusion bridged (0: none).
+    avoid : (Z, Y, X) bool, optional
+        Arteries: never vein interior.
+
+    Returns
+    -------
+    (envelope, lumen) : bool masks; ``envelope & ~lumen`` are the defect candidates.
+    """
+    sp = np.asarray(spacing_mm, float)
+    if not lumen.any():
+        return lumen.copy(), lumen.copy()
+    # the IVC's top, lost where it runs against the liver
+    lumen_min = defect_max if lumen_min is None else lumen_min
+    lumen = lumen | follow_ivc_up(ivc_seed, smooth, sp, allowed=None if avoid is None else ~avoid,
+                                  min_level=lumen_min)
+    env_all = vein_envelope(lumen, smooth, sp, radius_mm=radius_mm, defect_min=defect_min,
+                            defect_max=defect_max, avoid=avoid)
+    sl = crop(lumen, [int(np.ceil(2 * radius_mm / s)) + 2 for s in sp])
+    lum = lumen[sl]
+    img = smooth[sl]
+    # hypodense = between the defect floor and half-way from the defect level to the local
+    # lumen level (organs enhancing near the lumen level are not defects)
+    level, weight = lumen_level_map(lum, img, sp)
+    d_level = 0.5 * (defect_min + defect_max)
+    mid = np.where(weight > 0.05, 0.5 * (level + d_level), defect_max)
+    hypo = (img >= defect_min) & (img < np.minimum(mid, lumen_min))
+    soft = hypo & (img < defect_max)
+    if avoid is not None:
+        hypo &= ~avoid[sl]
+        soft &= ~avoid[sl]
+    passable = hypo | lum
+    votes = vote_centres(lum, img, sp, passable=passable, r_max_mm=radius_mm,
+                         exclude=env_all[sl] & ~lum)
+    # CT: the hypodense window runs up to the lumen threshold and holds muscle and bowel
+    # wall too; T1 MR: fat lies between the defect window and the lumen, muscle below it
+    ct_like = lumen_min <= defect_max
+    interior = fill_tubes(votes, lum, sp, passable=passable, margin_mm=MARGIN_VOX * float(np.mean(sp[1:])),
+                          min_cover=MIN_COVER if ct_like else 1)
+    base = lum | (interior & hypo)
+    if ct_like:
+        # pockets are bounded by darker fat (not on T1 MR)
+        base |= pockets(soft & ~lum, lum, sp, max_extent_mm=POCKET_EXTENT_MM, min_contact=POCKET_CONTACT)
+    closed = env_all[sl]
+    seed = ivc_seed[sl]
+    tree = holding(base | closed, seed)
+    if max_bridge_mm > 0:
+        t_level = float(np.percentile(img[lum & tree], 75)) if (lum & tree).any() else None
+        joined, bridged, _ = bridge_pieces(tree, lum & ~tree, soft, sp, max_bridge_mm=max_bridge_mm,
+                                           max_radius_mm=radius_mm, image=img, lumen_level=t_level,
+                                           lumen_min=lumen_min)
+        if joined.any():
+            tree = holding(base | closed | bridged, seed | joined)
+    else:
+        bridged = np.zeros_like(lum)
+    base &= tree
+    lum = lum & tree
+    if (base & ~lum).any():
+        lum = split_edge(lum, base & ~lum, img, mid)
+    top_median = 0.5 * (d_level + lumen_min)
+    base &= ~bright_pieces(base & ~lum, img, top_median)
+    base |= bridged & tree
+    links = connectors(tree & closed & ~base, base)
+    inside = base | (links & ~bright_pieces(links, img, top_median))
+    # voxels the vein encloses entirely (noise in the lumen) are vein: a cavity would split
+    # the skeleton that names the tree into parallel strands
+    cavities = ndi.binary_fill_holes(inside) & ~inside
+    lum |= cavities & (img >= mid)
+    env = np.zeros_like(lumen)
+    env[sl] = inside | cavities
+    lum_out = np.zeros_like(lumen)
+    lum_out[sl] = lum
+    return env, lum_out
+
+
 def defects_in(envelope: np.ndarray, lumen: np.ndarray, veins: np.ndarray, spacing_mm, *,
                min_volume_ml: float, min_thickness_mm: float = 1.5) -> np.ndarray:
     """Defect mask: envelope voxels that are not lumen, inside named veins, cleaned.
 
-    Thin shells (partial-volume rims at the lumen edge) are removed by an opening of
-    ``min_thickness_mm``; components smaller than ``min_volume_ml`` are dropped.
+    A defect component must hold a core: voxels whose six face neighbours are candidates
+    too and which lie deeper than ``min_thickness_mm / 2`` inside it. Shells one or two
+    voxels thick have none, whatever the voxel size: partial volume between lumen and fat
+    (half lumen, half fat reads like a defect), above all across thick slices at the top
+    and bottom of a vein running in the slice plane. Components smaller than
+    ``min_volume_ml`` are dropped.
     """
     cand = envelope & ~lumen & (veins > 0)
     if not cand.any():
         return cand
     sl = ndi.find_objects(cand.astype(np.uint8))[0]
+    sl = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(sl, cand.shape, strict=True))
     c = cand[sl]
-    # opening by a small ball in mm: erode (EDT > r) then dilate (EDT of complement <= r)
-    r = min_thickness_mm / 2.0
-    core = _edt_mm(c, spacing_mm) > r
-    opened = (_edt_mm(~core, spacing_mm) <= r + 1e-6) & c if core.any() else np.zeros_like(c)
-    lab, n = ndi.label(opened, structure=np.ones((3, 3, 3)))
+    core = ndi.binary_erosion(c, ndi.generate_binary_structure(3, 1))
+    core &= _edt_mm(c, spacing_mm) > min_thickness_mm / 2.0
+    lab, n = ndi.label(c, structure=np.ones((3, 3, 3)))
     out = np.zeros_like(cand)
     if n:
         vox_ml = float(np.prod(spacing_mm)) / 1000.0
-        sizes = np.bincount(lab.ravel())[1:] * vox_ml
-        keep = np.nonzero(sizes >= min_volume_ml)[0] + 1
+        sizes = np.bincount(lab.ravel(), minlength=n + 1) * vox_ml
+        has_core = np.bincount(lab[core], minlength=n + 1) > 0
+        keep = np.flatnonzero(has_core & (sizes >= min_volume_ml))
+        keep = keep[keep > 0]
         out[sl] = np.isin(lab, keep)
     return out

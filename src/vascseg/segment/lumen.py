@@ -308,6 +308,13 @@ SEED_MINORITY = 0.2
 voxels holds both vessels: only the seeds mark it and the watershed cuts between them."""
 
 
+UNSEEDED_TREE_ML = 5.0
+UNSEEDED_ELONGATION = 3.5
+"""An eroded core with no seed, at least UNSEEDED_TREE_ML and elongated (bounding-box
+diagonal at least UNSEEDED_ELONGATION times the cube root of its volume), is left to
+neither class (a compact one, an organ, is flooded from the seeds as before)."""
+
+
 def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
                          artery_seed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Split the vessel mask into veins and arteries.
@@ -319,7 +326,9 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
     connected to neither (veins cut off from the IVC by a filling defect, say) are in
     neither mask. An eroded component holding both seeds goes to the seed with more voxels
     in it, unless the other has more than :data:`SEED_MINORITY` of that: then only the seed
-    voxels mark it and the watershed cuts between them.
+    voxels mark it and the watershed cuts between them. A large elongated eroded component
+    holding no seed (a vein tree cut off from the IVC by a stenosis where an artery crosses
+    it) is a basin of its own and stays in neither mask (:data:`UNSEEDED_TREE_ML`).
 
     Returns
     -------
@@ -355,6 +364,18 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
         in_shared = np.isin(lab, shared)
         markers[in_shared & vs] = 1
         markers[in_shared & as_ & ~vs] = 2
+    # a large elongated core holding neither seed (a vein tree cut off by a tight stenosis
+    # where an artery crosses it) keeps a basin of its own: the watershed must not hand it
+    # to whichever seed floods through a contact first
+    free = np.setdiff1d(np.arange(1, lab.max() + 1), np.union1d(ids, shared))
+    if len(free):
+        vox_ml = float(np.prod(spacing_mm)) / 1000.0
+        sizes = np.bincount(lab.ravel(), minlength=lab.max() + 1) * vox_ml
+        boxes = ndi.find_objects(lab)
+        own = [i for i in free if sizes[i] >= UNSEEDED_TREE_ML and float(np.linalg.norm(
+            [(b.stop - b.start) * s for b, s in zip(boxes[i - 1], spacing_mm, strict=True)]))
+            >= UNSEEDED_ELONGATION * (sizes[i] * 1000.0) ** (1.0 / 3.0)]
+        markers[np.isin(lab, own)] = 3
     ws = watershed(-dist, markers, mask=sub)
     veins[sl] = ws == 1
     arteries[sl] = ws == 2

@@ -1,0 +1,193 @@
+"""Reconnect vein stumps cut off from the tree by a complete occlusion.
+
+Where a filling defect fills the whole cross-section for a stretch, the enhanced lumen
+stops and starts again further on: the far stump is a lumen piece not connected to the
+tree. Between the stumps the occluded vein is a tube of hypodense tissue whose wall
+continues the stumps' wall. A minimal path (Dijkstra in mm, anisotropic voxels honoured)
+from the pieces to the tree, cheap through hypodense tissue at least as thick as a small
+vein and dear elsewhere (fat), finds that tube; the bridge is accepted when it runs through
+such tissue almost all the way and is no longer than ``max_bridge_mm``. The bridge's
+interior (hypodense voxels within the tube's radius of the path) becomes vein (defect).
+
+Bridges are accepted one at a time, shortest first; a piece joined to the tree becomes a
+start for the next search, so a chain of pieces along an interrupted vein is followed.
+Arrays are (z, y, x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ._distance import edt_mm
+
+OFF_TISSUE_COST = 25.0
+"""Cost per mm of a path outside hypodense vessel-calibre tissue (inside it: at most 1,
+less towards the tube's axis)."""
+
+MIN_TUBE_RADIUS_MM = 2.0
+"""Hypodense tissue thinner than this (distance to its edge) is a partial-volume rim, not an
+occluded vein: the path pays :data:`OFF_TISSUE_COST` there."""
+
+MIN_INSIDE_FRACTION = 0.85
+"""A bridge runs through hypodense vessel-calibre tissue along at least this fraction of
+its length (the rest: partial-volume voxels at the stumps)."""
+
+MIN_PIECE_ML = 0.05
+"""Lumen pieces smaller than this are not stumps worth joining."""
+
+COMPACT_PIECE_ML = 10.0
+MIN_ELONGATION = 3.5
+"""A piece larger than COMPACT_PIECE_ML must be elongated like a vein tree (diagonal of its
+bounding box at least MIN_ELONGATION times the cube root of its volume): a compact bright
+mass (kidney) is an organ, not a stump."""
+
+PIECE_LEVEL_MAX = 1.3
+"""A stump's median intensity lies between the lumen threshold/level midpoint and this
+multiple of the tree's lumen level (brighter: marrow; darker: a noisy organ)."""
+
+MAX_CONTACT_GAP_MM = 3.0
+CONTACT_MIN_ML = 5.0
+"""A piece of at least CONTACT_MIN_ML separated from the tree by at most MAX_CONTACT_GAP_MM
+(partial volume at a tight stenosis) is joined without a tube check. Smaller pieces that
+close are artery fragments cut off by the vein/artery split more often than veins."""
+
+RADIUS_RATIO = (0.5, 1.6)
+"""The occluded tube's radius (median along the bridge) lies within these fractions of the
+stump's lumen radius (+1 mm): thicker hypodense tissue is muscle or bowel, thinner a rim."""
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """One accepted bridge: its path (voxel indices, (M, 3)), length and tube radius."""
+
+    path: np.ndarray
+    length_mm: float
+    radius_mm: float
+
+
+def _path_length_mm(path: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Cumulative length (mm) along a voxel path."""
+    if len(path) < 2:
+        return np.zeros(len(path))
+    step = np.linalg.norm(np.diff(path, axis=0) * spacing, axis=1)
+    return np.concatenate([[0.0], np.cumsum(step)])
+
+
+def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacing_mm, *,
+                  max_bridge_mm: float, max_radius_mm: float, image: np.ndarray | None = None,
+                  lumen_level: float | None = None, lumen_min: float = 0.0,
+                  max_rounds: int = 3) -> tuple[np.ndarray, np.ndarray, list[Bridge]]:
+    """Join lumen ``pieces`` to ``tree`` through hypodense tubes.
+
+    Parameters
+    ----------
+    tree : (Z, Y, X) bool
+        Vein interior connected to the IVC.
+    pieces : (Z, Y, X) bool
+        Enhanced lumen not in the tree (candidate stumps; disjoint from ``tree``).
+    hypo : (Z, Y, X) bool
+        Voxels an occluded vein may consist of (filling-defect intensities).
+    max_bridge_mm : float
+        Longest occluded stretch joined.
+    max_radius_mm : float
+        Largest vein radius expected; hypodense tissue thicker than this is not a vein.
+
+    Returns
+    -------
+    (joined, interior, bridges) : the pieces joined (bool), the bridges' hypodense interior
+    (bool), and the accepted bridges.
+    """
+    from skimage.graph import MCP_Geometric
+
+    sp = np.asarray(spacing_mm, float)
+    joined = np.zeros_like(tree)
+    interior = np.zeros_like(tree)
+    bridges: list[Bridge] = []
+    full = np.ones((3, 3, 3), bool)
+    lab, n = ndi.label(pieces, structure=full)
+    if n == 0 or not tree.any():
+        return joined, interior, bridges
+    vox_ml = float(np.prod(sp)) / 1000.0
+    sizes = np.bincount(lab.ravel(), minlength=n + 1) * vox_ml
+    boxes = ndi.find_objects(lab)
+
+    def elongated(i: int) -> bool:
+        ext = np.array([b.stop - b.start for b in boxes[i - 1]]) * sp
+        return float(np.linalg.norm(ext)) >= MIN_ELONGATION * (sizes[i] * 1000.0) ** (1.0 / 3.0)
+
+    candidates = [i for i in range(1, n + 1) if sizes[i] >= MIN_PIECE_ML
+                  and (sizes[i] <= COMPACT_PIECE_ML or elongated(i))]
+    if image is not None and lumen_level is not None:
+        lo, hi = 0.5 * (lumen_min + lumen_level), PIECE_LEVEL_MAX * lumen_level
+        on = lab > 0  # statistics over the labelled voxels only (fast on big arrays)
+        med = ndi.median(image[on], lab[on], candidates) if candidates else []
+        candidates = [i for i, m in zip(candidates, np.atleast_1d(med), strict=True) if lo <= m <= hi]
+    if not candidates:
+        return joined, interior, bridges
+    piece_r = edt_mm(pieces, sp)
+    radius_of = {i: float(np.percentile(piece_r[lab == i], 90)) for i in candidates}
+    thick = edt_mm(hypo, sp)
+    tube = hypo & (thick >= MIN_TUBE_RADIUS_MM) & (thick <= max_radius_mm)
+    lumen = tree | pieces
+    gap = ndi.binary_dilation(lumen, full) & ~lumen & ~tube
+    # cheaper towards the middle of a tube (the path follows its axis, not its edge); at
+    # most 1 per mm, so the cumulative cost bounds the length in tissue
+    cost = np.full(tree.shape, np.inf)
+    cost[pieces] = 1.0
+    cost[tube] = MIN_TUBE_RADIUS_MM / thick[tube]
+    cost[gap] = OFF_TISSUE_COST
+    current = tree.copy()
+    done: set[int] = set()
+    for _ in range(max_rounds):
+        surface = current & ~ndi.binary_erosion(current, full)
+        c = cost.copy()
+        c[surface] = 1.0
+        c[current & ~surface] = np.inf
+        mcp = MCP_Geometric(c, fully_connected=True, sampling=tuple(sp))
+        cum, _ = mcp.find_costs([tuple(p) for p in np.argwhere(surface)])
+        found = []
+        for i in candidates:
+            if i in done:
+                continue
+            m = lab == i
+            costs = np.where(m, cum, np.inf)
+            end = np.unravel_index(int(np.argmin(costs)), costs.shape)
+            if np.isfinite(costs[end]) and costs[end] <= max_bridge_mm * 1.5:
+                found.append((float(costs[end]), i, end))
+        accepted = False
+        for _, i, end in sorted(found):
+            path = np.asarray(mcp.traceback(end))
+            out = ~(current | (lab == i))[tuple(path.T)]
+            done.add(i)
+            if not out.any():
+                seg, length, r = path[:0], 0.0, 0.0
+            else:
+                idx = np.flatnonzero(out)
+                seg = path[idx[0]: idx[-1] + 1]
+                length = float(_path_length_mm(seg, sp)[-1])
+                inside = tube[tuple(seg.T)].mean()
+                r = float(np.median(thick[tuple(seg.T)]))
+                rp = radius_of[i]
+                mark = np.zeros_like(tree)
+                mark[tuple(seg.T)] = True
+                if length <= MAX_CONTACT_GAP_MM:
+                    if sizes[i] < CONTACT_MIN_ML:
+                        continue
+                    near = mark  # a partial-volume gap (stenosis, contact): no tube to check
+                elif (length > max_bridge_mm or inside < MIN_INSIDE_FRACTION
+                        or not RADIUS_RATIO[0] * rp <= r <= RADIUS_RATIO[1] * rp + 1.0):
+                    continue
+                else:
+                    near = (edt_mm(~mark, sp) <= r) & hypo
+                interior |= near
+                current |= near
+            joined |= lab == i
+            current |= lab == i
+            bridges.append(Bridge(seg, length, r))
+            accepted = True
+        if not accepted:
+            break
+    return joined, interior, bridges

@@ -1,0 +1,140 @@
+"""Building blocks of the vein interior (:func:`vascseg.segment.defects.vein_interior`).
+
+Local lumen level and the half-contrast boundary, hypodense pockets bounded by fat,
+closing-envelope connectors, organ partial volume. Arrays are (z, y, x) on one grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ._distance import edt_mm as _edt_mm
+
+LEVEL_SIGMA_MM = 3.0
+"""Scale of the local lumen level (normalised convolution of the lumen's inner voxels)."""
+
+
+def lumen_level_map(lum: np.ndarray, img: np.ndarray, spacing_mm) -> tuple[np.ndarray, np.ndarray]:
+    """Local enhanced-lumen level around each voxel, and the weight it rests on (0..1).
+
+    A normalised Gaussian convolution of the lumen's inner voxels (its edge is partial
+    volume), :data:`LEVEL_SIGMA_MM` wide.
+    """
+    sp = np.asarray(spacing_mm, float)
+    inner = ndi.binary_erosion(lum)
+    sig = LEVEL_SIGMA_MM / sp
+    num = ndi.gaussian_filter(np.where(inner, img, 0).astype(np.float32), sig)
+    den = ndi.gaussian_filter(inner.astype(np.float32), sig)
+    return num / np.maximum(den, 1e-3), den
+
+
+def split_edge(lum: np.ndarray, defect: np.ndarray, img: np.ndarray, mid: np.ndarray,
+                layers: int = 2) -> np.ndarray:
+    """Give lumen edge voxels next to a defect to the defect when darker than ``mid`` (the
+    half-contrast level between lumen and defect: partial volume puts the boundary there,
+    not at the fixed lumen threshold the lumen was grown with)."""
+    st = ndi.generate_binary_structure(3, 1)
+    out = lum.copy()
+    d = defect.copy()
+    for _ in range(layers):
+        edge = out & ndi.binary_dilation(d, st) & (img < mid)
+        if not edge.any():
+            break
+        out &= ~edge
+        d |= edge
+    return out
+
+
+def bright_pieces(cand: np.ndarray, img: np.ndarray, max_median: float) -> np.ndarray:
+    """Components of ``cand`` whose median intensity is above ``max_median``: partial volume
+    of an enhancing organ next to the lumen, not a filling defect."""
+    lab, n = ndi.label(cand, structure=np.ones((3, 3, 3)))
+    if n == 0:
+        return np.zeros_like(cand)
+    on = lab > 0
+    med = np.atleast_1d(ndi.median(img[on], lab[on], np.arange(1, n + 1)))
+    bad = np.flatnonzero(med > max_median) + 1
+    return np.isin(lab, bad) if len(bad) else np.zeros_like(cand)
+
+
+def holding(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """Components of ``mask`` (26-connected) holding a ``seed`` voxel."""
+    lab, _ = ndi.label(mask, structure=np.ones((3, 3, 3)))
+    ids = np.unique(lab[seed & mask])
+    return np.isin(lab, ids[ids > 0])
+
+
+def crop(mask: np.ndarray, margin_vox) -> tuple[slice, ...]:
+    sl = ndi.find_objects(mask.astype(np.uint8))[0]
+    return tuple(slice(max(s.start - m, 0), min(s.stop + m, n))
+                 for s, m, n in zip(sl, margin_vox, mask.shape, strict=True))
+
+
+POCKET_EXTENT_MM = 20.0
+"""A pocket lies within this distance of the lumen everywhere (the far side of a defect
+against the wall of an IVC is about 1.6 radii from the crescent)."""
+
+POCKET_CONTACT = 0.3
+"""At least this fraction of a pocket's surface touches the lumen (a defect is wrapped by
+its crescent; an ovary or a bowel loop next to a vein barely touches it)."""
+
+
+def pockets(soft: np.ndarray, lumen: np.ndarray, spacing_mm, *, max_extent_mm: float,
+            min_contact: float) -> np.ndarray:
+    """Hypodense pockets against the lumen: soft tissue bounded by lumen and fat.
+
+    Thin shells (partial-volume rims) are peeled off first (one 6-connected erosion); a
+    remaining component is a pocket when all of it lies within ``max_extent_mm`` of the
+    lumen and at least ``min_contact`` of its surface touches the lumen. The pocket is the
+    component grown back by one voxel within ``soft``.
+    """
+    st6 = ndi.generate_binary_structure(3, 1)
+    core = ndi.binary_erosion(soft, st6)
+    lab, n = ndi.label(core, structure=np.ones((3, 3, 3)))
+    if n == 0:
+        return np.zeros_like(soft)
+    dist = _edt_mm(~lumen, spacing_mm)
+    on = lab > 0
+    far = ndi.maximum(dist[on], lab[on], index=np.arange(1, n + 1))
+    # surface of each core component (grown back by one voxel), and how much of it is lumen
+    grown = ndi.grey_dilation(lab, footprint=st6)
+    shell = (grown > 0) & (lab == 0)
+    near_lumen = ndi.binary_dilation(lumen, st6)
+    surf = np.bincount(grown[shell], minlength=n + 1)[1:]
+    touch = np.bincount(grown[shell & near_lumen & ~lumen], minlength=n + 1)[1:] \
+        + np.bincount(grown[shell & lumen], minlength=n + 1)[1:]
+    contact = touch / np.maximum(surf, 1)
+    keep = np.flatnonzero((np.asarray(far) <= max_extent_mm) & (contact >= min_contact)) + 1
+    if not len(keep):
+        return np.zeros_like(soft)
+    sel = np.isin(lab, keep)
+    return (ndi.binary_dilation(sel, st6) & soft) | sel
+
+
+def connectors(fill: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Components of ``fill`` touching at least two components of ``base`` (26-connected).
+
+    The closing envelope also fills the crotch of every bifurcation; only where it joins
+    lumen pieces that are otherwise apart (across a defect the tube model missed) is it kept.
+    """
+    full = np.ones((3, 3, 3), bool)
+    lb, nb = ndi.label(base, structure=full)
+    lf, nf = ndi.label(fill, structure=full)
+    if nb < 2 or nf == 0:
+        return np.zeros_like(fill)
+    idx = np.argwhere(fill)
+    hi = np.asarray(fill.shape) - 1
+    pairs = []
+    for off in np.ndindex(3, 3, 3):
+        if off == (1, 1, 1):
+            continue
+        nb_idx = idx + (np.asarray(off) - 1)
+        ok = np.all((nb_idx >= 0) & (nb_idx <= hi), axis=1)
+        b = lb[tuple(nb_idx[ok].T)]
+        f = lf[tuple(idx[ok].T)]
+        pairs.append(np.stack([f[b > 0], b[b > 0]], axis=1))
+    p = np.unique(np.concatenate(pairs), axis=0)
+    n_touch = np.bincount(p[:, 0], minlength=nf + 1)
+    keep = np.flatnonzero(n_touch >= 2)
+    return np.isin(lf, keep) if len(keep) else np.zeros_like(fill)

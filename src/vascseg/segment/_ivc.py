@@ -1,0 +1,96 @@
+"""Follow the IVC up where it runs against the liver.
+
+Under the diaphragm the IVC lies in a groove of the liver. The liver enhances to within a
+few tens of HU of the vein, so at the lumen threshold the two merge into one thick bright
+region, which the organ mask removes: the IVC's top is lost. Slice by slice upwards from
+the highest IVC cross-section found, the IVC is the region brighter than half-way between
+the vein and the brightest tissue around it, inside a disc around the last cross-section's centre
+(its radius plus a margin), overlapping that cross-section and of about its size. Works
+on axial stacks (array axis 0 = patient z). Arrays are (z, y, x).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+AREA_RANGE = (0.6, 1.6)
+"""A cross-section continues the IVC when its area is within these fractions of the
+running reference area."""
+
+SEARCH_MARGIN_MM = 4.0
+"""The next cross-section lies within the last one's equivalent radius plus this margin."""
+
+RING_MM = 6.0
+RING_PERCENTILE = 66.0
+"""The surrounding tissue level is this percentile of a ring RING_MM wide around the search
+disc: the brightest tissue there that covers a good part of it (the liver, where the IVC
+lies in its groove; fat elsewhere), not a vessel crossing a corner of it."""
+
+MIN_CONTRAST = 25.0
+"""The vein must be at least this much brighter than the tissue around it (HU)."""
+
+
+def _disc(radius_px: int) -> np.ndarray:
+    r = max(int(radius_px), 1)
+    y, x = np.mgrid[-r:r + 1, -r:r + 1]
+    return y * y + x * x <= r * r
+
+
+def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np.ndarray | None = None,
+                  min_level: float = -np.inf, max_slices: int | None = None) -> np.ndarray:
+    """Cross-sections of the IVC above the top of ``ivc`` (bool mask, same shape).
+
+    Parameters
+    ----------
+    ivc : (Z, Y, X) bool
+        The IVC found so far (its highest cross-section starts the tracking).
+    image : (Z, Y, X) float
+        Smoothed image (pseudo-HU).
+    allowed : (Z, Y, X) bool, optional
+        Voxels the IVC may take (not arteries, not bone).
+    min_level : float
+        The lumen threshold: in fat the half-way level would take a filling defect in.
+    """
+    out = np.zeros_like(ivc)
+    ks = np.flatnonzero(ivc.any(axis=(1, 2)))
+    if not len(ks):
+        return out
+    dy, dx = float(spacing_mm[1]), float(spacing_mm[2])
+    k = int(ks.max())
+    prev = ivc[k].copy()
+    lab, n = ndi.label(prev)
+    if n > 1:  # the largest piece of the top cross-section
+        prev = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1)
+    level = float(np.median(image[k][prev]))
+    ref_area = float(prev.sum())
+    yy, xx = np.mgrid[0:ivc.shape[1], 0:ivc.shape[2]]
+    limit = image.shape[0] if max_slices is None else min(image.shape[0], k + 1 + max_slices)
+    for kk in range(k + 1, limit):
+        cy, cx = np.argwhere(prev).mean(axis=0)
+        r_mm = np.sqrt(ref_area * dy * dx / np.pi)
+        d2 = ((yy - cy) * dy) ** 2 + ((xx - cx) * dx) ** 2
+        win = d2 <= (r_mm + SEARCH_MARGIN_MM) ** 2
+        ring = (d2 <= (r_mm + SEARCH_MARGIN_MM + RING_MM) ** 2) & ~win
+        bg = float(np.percentile(image[kk][ring], RING_PERCENTILE))
+        if level - bg < MIN_CONTRAST:
+            break
+        cand = (image[kk] >= max(0.5 * (level + bg), min_level)) & win
+        if allowed is not None:
+            cand &= allowed[kk]
+        cand = ndi.binary_opening(cand, _disc(1))
+        lab, n = ndi.label(cand)
+        if n == 0:
+            break
+        hits = np.bincount(lab[prev], minlength=n + 1)
+        hits[0] = 0
+        if hits.max() == 0:
+            break
+        cur = lab == int(np.argmax(hits))
+        if not AREA_RANGE[0] * ref_area <= cur.sum() <= AREA_RANGE[1] * ref_area:
+            break  # a branch joins, the liver leaks in, or a filling defect narrows the lumen
+        out[kk] = cur
+        level = 0.5 * level + 0.5 * float(np.median(image[kk][cur]))
+        ref_area = 0.8 * ref_area + 0.2 * float(cur.sum())
+        prev = cur
+    return out

@@ -1,0 +1,230 @@
+"""Vessel interior from the lumen wall by radial voting (a Hough transform for tubes).
+
+A vein's wall is round in cross-section. Where a filling defect lies against the wall, the
+enhanced lumen is a crescent and the defect's far side borders fat or muscle directly, so no
+closing of the lumen can reach it. The crescent's *outer* edge still lies on the vessel wall:
+every lumen-edge voxel casts a ray along the image gradient (from dark into bright, i.e.
+towards the vessel centre) and votes at each distance; votes pile up on the centreline of
+the tube the wall belongs to, wherever the centre lies (in the lumen or in the defect).
+Each wall voxel then takes the best-supported point on its own ray as its centre, and its
+distance to it as the local radius.
+
+The vessel interior is the union of *diameters*: from each consistent wall voxel through its
+centre to the antipodal wall (twice the radius). On a lesion-free vessel that is the lumen;
+an elliptical vessel is filled exactly (each diameter is its own); around a defect the
+diameters from the crescent cross the defect to the invisible wall opposite. A diameter
+that runs through lumen past the centre ends where it leaves the lumen (the far wall is
+seen there), so the model never overshoots a visible wall.
+
+Arrays are (z, y, x); directions and distances are in mm (anisotropic voxels honoured).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+RAY_STEP_MM = 0.5
+"""Sampling step along a wall voxel's ray."""
+
+GRADIENT_SIGMA_MM = 1.0
+"""Scale of the Gaussian derivative giving each wall voxel its inward direction."""
+
+VOTE_SIGMA_MM = 0.6
+"""The vote accumulator is smoothed by this much (votes of one circle land in a few voxels)."""
+
+RAY_GAP_MM = 1.0
+"""A ray may cross this much tissue that cannot be vessel interior (partial-volume voxels
+between lumen and defect) before it stops."""
+
+RADIUS_TOLERANCE = 0.2
+RADIUS_TOLERANCE_MM = 1.5
+"""A wall voxel is consistent when its radius is within this fraction (or this many mm,
+whichever is larger) of the mean radius of all votes at its centre: a ray that runs along a
+branch into a bigger vessel's centre is not that vessel's wall."""
+
+CHUNK = 20000
+"""Wall voxels processed at once (bounds the memory of the ray arrays)."""
+
+
+@dataclass(frozen=True)
+class WallVotes:
+    """Result of :func:`vote_centres` (N wall voxels).
+
+    Attributes
+    ----------
+    voxel : (N, 3) int
+        Wall voxel index (z, y, x).
+    direction : (N, 3) float
+        Unit inward direction in mm space (z, y, x components).
+    radius_mm : (N,) float
+        Distance from the wall voxel to its centre (mm).
+    consistent : (N,) bool
+        The radius agrees with the other votes at the centre (see :data:`RADIUS_TOLERANCE`).
+    """
+
+    voxel: np.ndarray
+    direction: np.ndarray
+    radius_mm: np.ndarray
+    consistent: np.ndarray
+
+
+def _rays(vox: np.ndarray, u: np.ndarray, ts: np.ndarray, spacing: np.ndarray, shape) -> tuple:
+    """Voxel indices (clipped) and in-bounds flags of points ``vox + t u`` (t in mm)."""
+    pos = np.rint(vox[:, None, :] + ts[None, :, None] * (u / spacing)[:, None, :]).astype(np.int64)
+    hi = np.asarray(shape) - 1
+    inb = np.all((pos >= 0) & (pos <= hi), axis=2)
+    return np.clip(pos, 0, hi), inb
+
+
+def _flat(pos: np.ndarray, shape) -> np.ndarray:
+    return np.ravel_multi_index(tuple(np.moveaxis(pos, -1, 0)), shape)
+
+
+def wall_voxels(lumen: np.ndarray, image: np.ndarray, spacing_mm, *,
+                exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Lumen edge voxels on a convex wall and their unit inward directions (mm space).
+
+    The direction is the image gradient (towards brighter). Edge voxels where the isophote
+    is concave (curvature ``div(g / |g|) > 0``: the inner edge of a crescent, which wraps
+    around a defect) do not face a vessel wall and are left out, as are those with a voxel
+    of ``exclude`` just behind them (1.5 mm against their direction).
+    """
+    sp = np.asarray(spacing_mm, float)
+    edge = lumen & ~ndi.binary_erosion(lumen)
+    vox = np.argwhere(edge)
+    if not len(vox):
+        return vox, np.zeros((0, 3))
+    img = image.astype(np.float32, copy=False)
+    grads = []
+    for axis in range(3):
+        order = [0, 0, 0]
+        order[axis] = 1
+        grads.append(ndi.gaussian_filter(img, GRADIENT_SIGMA_MM / sp, order=order) / np.float32(sp[axis]))
+    hi = np.asarray(lumen.shape) - 1
+
+    def sample(field, idx):
+        return field[tuple(np.clip(idx, 0, hi).T)]
+
+    g = np.stack([sample(f, vox) for f in grads], axis=1)
+    n = np.linalg.norm(g, axis=1)
+    ok = n > 1e-6
+    vox, g, n = vox[ok], g[ok], n[ok]
+    u = g / n[:, None]
+    # isophote curvature div(g/|g|) = (trace H - u'Hu) / |g|, H by central differences of g
+    hess = np.empty((len(vox), 3, 3))
+    for j in range(3):
+        step = np.zeros(3, int)
+        step[j] = 1
+        for i in range(3):
+            hess[:, i, j] = (sample(grads[i], vox + step) - sample(grads[i], vox - step)) / (2 * sp[j])
+    hess = 0.5 * (hess + hess.transpose(0, 2, 1))
+    curv = (np.trace(hess, axis1=1, axis2=2) - np.einsum("ni,nij,nj->n", u, hess, u)) / n
+    keep = curv < 0
+    if exclude is not None and exclude.any():
+        back, _ = _rays(vox, u, np.array([-1.5]), sp, lumen.shape)
+        keep &= ~exclude.ravel()[_flat(back[:, 0], lumen.shape)]
+    return vox[keep], u[keep]
+
+
+def vote_centres(lumen: np.ndarray, image: np.ndarray, spacing_mm, *, passable: np.ndarray,
+                 r_max_mm: float, exclude: np.ndarray | None = None) -> WallVotes:
+    """Radial votes of the lumen wall (see the module docstring).
+
+    Parameters
+    ----------
+    lumen : (Z, Y, X) bool
+        Enhanced lumen of the vessels to model.
+    image : (Z, Y, X) float
+        Smoothed image (pseudo-HU).
+    passable : (Z, Y, X) bool
+        Voxels a vessel interior may hold (lumen and defect intensities); rays stop after
+        :data:`RAY_GAP_MM` outside it.
+    r_max_mm : float
+        Largest vessel radius looked for.
+    exclude : (Z, Y, X) bool, optional
+        See :func:`wall_voxels`.
+    """
+    sp = np.asarray(spacing_mm, float)
+    shape = lumen.shape
+    vox, u = wall_voxels(lumen, image, sp, exclude=exclude)
+    empty = WallVotes(vox, u, np.zeros(len(vox)), np.zeros(len(vox), bool))
+    if not len(vox):
+        return empty
+    ts = np.arange(RAY_STEP_MM, r_max_mm + 1e-9, RAY_STEP_MM)
+    pas = passable.ravel()
+    count = np.zeros(lumen.size, np.float64)
+    total = np.zeros(lumen.size, np.float64)
+
+    def chunk_rays(a):
+        pos, inb = _rays(vox[a:a + CHUNK], u[a:a + CHUNK], ts, sp, shape)
+        flat = _flat(pos, shape)
+        blocked = ~pas[flat] | ~inb
+        valid = np.cumsum(blocked, axis=1) * RAY_STEP_MM <= RAY_GAP_MM
+        return flat, valid
+
+    for a in range(0, len(vox), CHUNK):
+        flat, valid = chunk_rays(a)
+        count += np.bincount(flat[valid], minlength=lumen.size)
+        total += np.bincount(flat[valid], weights=np.broadcast_to(ts, flat.shape)[valid], minlength=lumen.size)
+    sig = VOTE_SIGMA_MM / sp
+    count_s = ndi.gaussian_filter(count.reshape(shape).astype(np.float32), sig).ravel()
+    mean_t = (ndi.gaussian_filter(total.reshape(shape).astype(np.float32), sig).ravel()
+              / np.maximum(count_s, 1e-6))
+    radius = np.zeros(len(vox))
+    consistent = np.zeros(len(vox), bool)
+    for a in range(0, len(vox), CHUNK):
+        flat, valid = chunk_rays(a)
+        support = np.where(valid, count_s[flat], -1.0)
+        j = np.argmax(support, axis=1)
+        rows = np.arange(len(j))
+        t = ts[j]
+        m = mean_t[flat[rows, j]]
+        radius[a:a + CHUNK] = t
+        consistent[a:a + CHUNK] = (support[rows, j] > 0) & (
+            np.abs(t - m) <= np.maximum(RADIUS_TOLERANCE_MM, RADIUS_TOLERANCE * m))
+    return WallVotes(vox, u, radius, consistent)
+
+
+def fill_tubes(votes: WallVotes, lumen: np.ndarray, spacing_mm, *, passable: np.ndarray,
+               margin_mm: float = 0.0, min_cover: int = 1) -> np.ndarray:
+    """Vessel interior: union of the consistent wall voxels' diameters, within ``passable``.
+
+    A diameter runs from the wall voxel through its centre to twice its radius
+    (+ ``margin_mm``), and ends early where, past the centre, it leaves the lumen.
+    Outside the lumen a voxel must lie on at least ``min_cover`` diameters: a lone stray
+    diameter (a wall voxel whose centre is wrong) is noise. A one-voxel in-plane closing fills the gaps between neighbouring
+    diameters.
+    """
+    sp = np.asarray(spacing_mm, float)
+    shape = lumen.shape
+    out = np.zeros(shape, bool)
+    keep = votes.consistent
+    if not keep.any():
+        return out
+    vox, u, r = votes.voxel[keep], votes.direction[keep], votes.radius_mm[keep]
+    ts = np.arange(0.0, 2.0 * float(r.max()) + margin_mm + 1e-9, RAY_STEP_MM)
+    lum = lumen.ravel()
+    cover = np.zeros(lumen.size, np.int32)
+    for a in range(0, len(vox), CHUNK):
+        pos, inb = _rays(vox[a:a + CHUNK], u[a:a + CHUNK], ts, sp, shape)
+        flat = _flat(pos, shape)
+        rr = r[a:a + CHUNK, None]
+        inside = lum[flat] & inb
+        past = ts[None, :] > rr
+        left = past & ~inside & np.roll(inside, 1, axis=1)
+        stop = np.cumsum(left, axis=1) > 0
+        ok = inb & ~stop & (ts[None, :] <= 2.0 * rr + margin_mm)
+        # one count per diameter and voxel (a diameter samples a voxel several times)
+        f = np.where(ok, flat, -1)
+        f.sort(axis=1)
+        first = np.ones_like(f, bool)
+        first[:, 1:] = f[:, 1:] != f[:, :-1]
+        cover += np.bincount(f[first & (f >= 0)], minlength=lumen.size).astype(np.int32)
+    out = (cover >= min_cover).reshape(shape) | lumen
+    st = np.zeros((3, 3, 3), bool)
+    st[1] = ndi.generate_binary_structure(2, 1)
+    out = ndi.binary_closing(out, st) | out
+    return out & passable
