@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._distance import edt_mm
+from ._distance import edt_mm, elongated, within_mm
 
 OFF_TISSUE_COST = 25.0
 """Cost per mm of a path outside hypodense vessel-calibre tissue (inside it: at most 1,
@@ -114,12 +114,8 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
     sizes = np.bincount(lab.ravel(), minlength=n + 1) * vox_ml
     boxes = ndi.find_objects(lab)
 
-    def elongated(i: int) -> bool:
-        ext = np.array([b.stop - b.start for b in boxes[i - 1]]) * sp
-        return float(np.linalg.norm(ext)) >= MIN_ELONGATION * (sizes[i] * 1000.0) ** (1.0 / 3.0)
-
     candidates = [i for i in range(1, n + 1) if sizes[i] >= MIN_PIECE_ML
-                  and (sizes[i] <= COMPACT_PIECE_ML or elongated(i))]
+                  and (sizes[i] <= COMPACT_PIECE_ML or elongated(boxes[i - 1], sizes[i], sp, MIN_ELONGATION))]
     if image is not None and lumen_level is not None:
         lo, hi = 0.5 * (lumen_min + lumen_level), PIECE_LEVEL_MAX * lumen_level
         on = lab > 0  # statistics over the labelled voxels only (fast on big arrays)
@@ -181,7 +177,7 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
                         or not RADIUS_RATIO[0] * rp <= r <= RADIUS_RATIO[1] * rp + 1.0):
                     continue
                 else:
-                    near = (edt_mm(~mark, sp) <= r) & hypo
+                    near = within_mm(mark, r, sp) & hypo
                 interior |= near
                 current |= near
             joined |= lab == i

@@ -1,4 +1,4 @@
-"""Euclidean distance transform in mm (anisotropic voxels honoured), shared by the stages."""
+"""Euclidean distance transform and shape measures in mm (anisotropic voxels honoured), shared by the stages."""
 
 from __future__ import annotations
 
@@ -44,3 +44,11 @@ def inside_mm(mask: np.ndarray, radius_mm: float, spacing_mm) -> np.ndarray:
     box = tuple(slice(max(b.start - 1, 0), min(b.stop + 1, n)) for b, n in zip(box, mask.shape, strict=True))
     out[box] = edt_mm(mask[box], spacing_mm) > radius_mm
     return out
+
+
+def elongated(box: tuple[slice, ...], volume_ml: float, spacing_mm, ratio: float) -> bool:
+    """Whether a component (bounding ``box`` of index slices, ``volume_ml``) is elongated like
+    a vessel tree: its box diagonal (mm) is at least ``ratio`` times the cube root of its
+    volume (mm^3). A compact organ (kidney, liver lobe) is not."""
+    diag_mm = float(np.linalg.norm([(b.stop - b.start) * float(s) for b, s in zip(box, spacing_mm, strict=True)]))
+    return diag_mm >= ratio * (volume_ml * 1000.0) ** (1.0 / 3.0)

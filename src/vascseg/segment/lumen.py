@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 
 from ..geometry import Volume
 from ._distance import edt_mm as _edt_mm
-from ._distance import inside_mm, within_mm
+from ._distance import elongated, inside_mm, within_mm
 
 BODY_MIN_HU = -400.0
 """Voxels above this (pseudo-HU) belong to the body (air is about -1000)."""
@@ -372,9 +372,8 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
         vox_ml = float(np.prod(spacing_mm)) / 1000.0
         sizes = np.bincount(lab.ravel(), minlength=lab.max() + 1) * vox_ml
         boxes = ndi.find_objects(lab)
-        own = [i for i in free if sizes[i] >= UNSEEDED_TREE_ML and float(np.linalg.norm(
-            [(b.stop - b.start) * s for b, s in zip(boxes[i - 1], spacing_mm, strict=True)]))
-            >= UNSEEDED_ELONGATION * (sizes[i] * 1000.0) ** (1.0 / 3.0)]
+        own = [i for i in free if sizes[i] >= UNSEEDED_TREE_ML
+               and elongated(boxes[i - 1], sizes[i], spacing_mm, UNSEEDED_ELONGATION)]
         markers[np.isin(lab, own)] = 3
     ws = watershed(-dist, markers, mask=sub)
     veins[sl] = ws == 1

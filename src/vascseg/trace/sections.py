@@ -153,8 +153,13 @@ def measure_sections(
     }
 
 
-def _measure_chunk(vessel, defect, geo, sel, m, pixel_mm, dirs, out) -> np.ndarray:
-    """Measure sections ``sel`` on planes of (2m+1)^2 pixels; True where the vessel touches the edge."""
+def _central_sections(vessel, geo, sel, m, pixel_mm, structure=_STRUCT_LABEL) -> tuple[np.ndarray, np.ndarray]:
+    """Sample sections ``sel`` on planes of (2m+1)^2 pixels and keep, in each, the vessel
+    component containing (or nearest to) the centreline point.
+
+    Returns ``(keep, coords)``: (k, n, n) bool and the sampled index coordinates (3, k*n*n).
+    Plane axis 1 runs along ``v``, axis 2 along ``u`` (:func:`plane_basis`).
+    """
     c_idx, du, dv = geo
     offs = (np.arange(-m, m + 1) + PIXEL_SHIFT) * pixel_mm
     coords = (c_idx[sel, None, None, :]
@@ -163,13 +168,12 @@ def _measure_chunk(vessel, defect, geo, sel, m, pixel_mm, dirs, out) -> np.ndarr
     coords = np.moveaxis(coords, -1, 0).reshape(3, -1)
     n = 2 * m + 1
     k = len(sel)
-    touched = np.zeros(k, dtype=bool)
     samp = ndimage.map_coordinates(vessel, coords, order=1, mode="constant",
                                    cval=0.0, output=np.float32, prefilter=False)
     vbin = samp.reshape(k, n, n) > 0.5
-    lab, nlab = ndimage.label(vbin, structure=_STRUCT_LABEL)
+    lab, nlab = ndimage.label(vbin, structure=structure)
     if nlab == 0:
-        return touched
+        return np.zeros((k, n, n), dtype=bool), coords
     flat = lab.reshape(k, -1)
     sec, pix = np.nonzero(flat)
     ii, jj = np.divmod(pix, n)
@@ -178,7 +182,13 @@ def _measure_chunk(vessel, defect, geo, sel, m, pixel_mm, dirs, out) -> np.ndarr
     secs_found, first_idx = np.unique(sec[order], return_index=True)
     chosen = np.full(k, -1, dtype=np.int64)
     chosen[secs_found] = flat[secs_found, pix[order][first_idx]]
-    keep = lab == chosen[:, None, None]
+    return lab == chosen[:, None, None], coords
+
+
+def _measure_chunk(vessel, defect, geo, sel, m, pixel_mm, dirs, out) -> np.ndarray:
+    """Measure sections ``sel`` on planes of (2m+1)^2 pixels; True where the vessel touches the edge."""
+    keep, coords = _central_sections(vessel, geo, sel, m, pixel_mm)
+    k, n = len(sel), 2 * m + 1
     out["vessel"][sel] = keep.reshape(k, -1).sum(axis=1)
     touched = (keep[:, 0, :].any(axis=1) | keep[:, -1, :].any(axis=1)
                | keep[:, :, 0].any(axis=1) | keep[:, :, -1].any(axis=1))
@@ -221,6 +231,24 @@ def section_centroids(vessel: np.ndarray, *, lps_to_index_affine: np.ndarray, po
     out = np.full((len(pts), 3), np.nan)
     if not len(pts):
         return out
+    u, v = plane_basis(tangents_lps)
+    lin, tr = lps_to_index_affine[:3, :3], lps_to_index_affine[:3, 3]
+    geo = (pts @ lin.T + tr, u @ lin.T, v @ lin.T)
+    m = int(round(radius_mm / pixel_mm))
+    offs = (np.arange(-m, m + 1) + PIXEL_SHIFT) * pixel_mm
+    vessel_f = np.ascontiguousarray(vessel, dtype=np.uint8)
+    for a in range(0, len(pts), CHUNK_SECTIONS):
+        sel = np.arange(a, min(a + CHUNK_SECTIONS, len(pts)))
+        # 4-connected components (``_STRUCT_ERODE``): the axis fits want the vessel's own
+        # section, not one joined to a neighbour at a corner pixel
+        keep, _ = _central_sections(vessel_f, geo, sel, m, pixel_mm, structure=_STRUCT_ERODE)
+        count = keep.sum(axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            off_v = (keep.sum(axis=2) * offs).sum(axis=1) / count  # mean offset along v, mm
+            off_u = (keep.sum(axis=1) * offs).sum(axis=1) / count  # ... along u
+        cen = pts[sel] + off_v[:, None] * v[sel] + off_u[:, None] * u[sel]
+        out[sel] = np.where(count[:, None] > 0, cen, np.nan)
+    return out
     u, v = plane_basis(tangents_lps)
     lin, tr = lps_to_index_affine[:3, :3], lps_to_index_affine[:3, 3]
     m = int(round(radius_mm / pixel_mm))
