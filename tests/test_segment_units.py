@@ -451,3 +451,21 @@ def test_vein_interior_finds_the_defect_and_nothing_on_a_clean_vein(with_defect)
         assert dice(found, defect) >= 0.75
     else:
         assert not found.any()
+
+
+# --------------------------------------------------------------------------- May-Thurner slit
+@pytest.mark.parametrize("spacing", [(2.0, 1.0, 1.0), (1.0, 1.5, 1.5)])
+def test_bright_links_keep_a_flattened_vein_between_two_pieces_and_nothing_else(spacing):
+    """A vein flattened to a 3 mm slit for 12 mm (no tubular core there) links the two round
+    pieces either side; a bright plate hanging on one vein only is not a link."""
+    from vascseg.segment.lumen import bright_links
+
+    Z, Y, X = _grid(spacing, (100.0, 50.0, 60.0))
+    round_ = ((Y - 25) ** 2 + (X - 20) ** 2 <= 36) & ((Z < 44) | (Z > 56))
+    slit = (np.abs(Y - 25) <= 1.5) & (np.abs(X - 20) <= 8) & (Z >= 44) & (Z <= 56)
+    plate = (np.abs(Y - 25) <= 1.5) & (X > 26) & (X < 45) & (Z > 70) & (Z < 85)
+    bright = round_ | slit | plate
+    links = bright_links(round_, bright, spacing, 8.0)
+    assert (links & slit).sum() >= 0.9 * slit.sum()
+    assert not (links & plate).any()
+    assert ndi.label(round_ | links, structure=np.ones((3, 3, 3)))[1] == 1

@@ -21,6 +21,7 @@ from ._result import Detection, Segmentation
 from .defects import defects_in, vein_interior
 from .lumen import (
     body_mask,
+    bright_links,
     bone_mask,
     find_big_vessels,
     grow_half_max,
@@ -45,6 +46,10 @@ ORGAN_BALL_MM = 13.0
 """Bright regions a ball of this radius fits in are organs (the IVC's radius is 10-12 mm)."""
 ORGAN_MARGIN_MM = 3.0
 """...and bright voxels this close to them too (their partial-volume rims)."""
+
+SLIT_REACH_MM = 8.0
+"""Bright voxels this close to vessels that link two vessel pieces are vessel (a vein
+flattened by a crossing artery has no tubular core)."""
 
 MIN_CORE_ML = 0.15
 """A bright component is a vessel when at least this much of it is tubular (vesselness core)."""
@@ -141,6 +146,9 @@ def _detect(volume: Volume, img: np.ndarray, cfg, landmarks, prior: Prior | None
         vessels = tubular_components(bright & ~organs & near, core, sp, min_core_ml=MIN_CORE_ML)
         del near
         level = float(np.median(smooth[core & vessels])) if (core & vessels).any() else cfg.ct_lumen_min_hu
+        # a slit as bright as the lumen itself (its partial-volume rims are not)
+        vessels |= bright_links(vessels, bright & ~organs & (smooth >= 0.5 * (level + cfg.ct_lumen_min_hu)),
+                                sp, SLIT_REACH_MM)
         vessels = grow_half_max(vessels, smooth, level, sp, allowed=body & ~bone & ~organs)
         if prior_ivc is not None:
             ivc_seed = prior_ivc & vessels

@@ -180,7 +180,11 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     base &= ~bright_pieces(base & ~lum, img, top_median)
     base |= bridged & tree
     links = connectors(tree & closed & ~base, base)
-    inside = base | (links & ~bright_pieces(links, img, top_median))
+    # a link as bright as enhanced lumen is lumen (it joins lumen pieces the tube model
+    # left apart); one as bright as an organ's partial volume is neither lumen nor defect
+    lumen_links = bright_pieces(links, img, lumen_min)
+    lum |= lumen_links
+    inside = base | lumen_links | (links & ~bright_pieces(links, img, top_median))
     # voxels the vein encloses entirely (noise in the lumen) are vein: a cavity would split
     # the skeleton that names the tree into parallel strands
     cavities = ndi.binary_fill_holes(inside) & ~inside

@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 from ..geometry import Volume
 from ._distance import edt_mm as _edt_mm
 from ._distance import elongated, inside_mm, within_mm
+from ._interior import connectors
 
 BODY_MIN_HU = -400.0
 """Voxels above this (pseudo-HU) belong to the body (air is about -1000)."""
@@ -408,6 +409,19 @@ def tubular_components(candidates: np.ndarray, core: np.ndarray, spacing_mm, *,
     keep = np.flatnonzero(core_ml >= min_core_ml)
     keep = keep[keep > 0]
     return np.isin(lab, keep)
+
+
+def bright_links(vessels: np.ndarray, allowed: np.ndarray, spacing_mm, reach_mm: float) -> np.ndarray:
+    """Bright voxels within ``reach_mm`` of ``vessels`` that join two of its components.
+
+    A vein flattened under a crossing artery (May-Thurner) is a bright slit: no tube, so no
+    vesselness core, and the vessel mask breaks there. The slit is kept when it links two
+    vessel pieces (a bright plate hanging on one vessel, bowel wall say, is not).
+    """
+    cand = within_mm(vessels, reach_mm, spacing_mm) & allowed & ~vessels
+    if not cand.any():
+        return cand
+    return connectors(cand, vessels)
 
 
 HALF_MAX_WINDOW_MM = 2.5
