@@ -469,3 +469,14 @@ def test_bright_links_keep_a_flattened_vein_between_two_pieces_and_nothing_else(
     assert (links & slit).sum() >= 0.9 * slit.sum()
     assert not (links & plate).any()
     assert ndi.label(round_ | links, structure=np.ones((3, 3, 3)))[1] == 1
+
+
+def test_a_gonadal_vein_cut_off_from_the_ivc_is_found_rising_from_the_pelvis():
+    # a defect at its junction: the right gonadal vein ends 25 mm below the IVC and drains
+    # (in the envelope) into the right uterine vein instead
+    cut = [([(-40, -5, 60), (-45, -10, 20), (-44, -10, -60), (-30, 30, -110)], 4.0, {})]
+    truth, labels, notes, _, _ = _named_anatomy(replace={"gonadal_vein_right": cut})
+    assert _dice(truth, labels, "gonadal_vein_right") >= 0.7, notes
+    assert any(n.startswith("gonadal_vein_right: not joined") for n in notes)
+    for name in ("uterine_vein_right", "internal_iliac_vein_right", "ivc"):
+        assert _dice(truth, labels, name) >= 0.8, (name, notes)

@@ -161,3 +161,41 @@ def name_iliacs(t: Tree, heads: dict[str, int], midline_x: float, names: dict[st
             names[f"external_iliac_vein_{side}"] = path[k + 1:]
         notes.append(f"internal_iliac_vein_{side}: not found")
         notes.append(f"uterine_vein_{side}: not found (no internal iliac vein)")
+
+
+GONADAL_RISE_MM = 60.0
+"""A gonadal vein cut off from the IVC (or the left renal vein) still rises at least this
+far above where it leaves a pelvic vein."""
+
+
+def gonadal_from_pelvis(t: Tree, side: str, midline_x: float, names: dict[str, list[int]],
+                        notes: list[str]) -> None:
+    """The gonadal vein of ``side`` when its cranial junction was not found (a defect there):
+    the branch of that side's pelvic veins whose end rises highest, at least
+    :data:`GONADAL_RISE_MM` above where it leaves them, on that side of the midline."""
+    name = f"gonadal_vein_{side}"
+    if name in names:
+        return
+    sign = -1.0 if side == "right" else 1.0
+    best = None
+    for parent in (f"uterine_vein_{side}", f"internal_iliac_vein_{side}", f"external_iliac_vein_{side}"):
+        path = names.get(parent)
+        if not path:
+            continue
+        for k, c in side_branches(t, path, MIN_BRANCH_MM):
+            top = max(leaves(t, subtree(t, c)), key=lambda e: t.pos[e][2])
+            rise = t.pos[top][2] - t.pos[path[k]][2]
+            if rise >= GONADAL_RISE_MM and sign * (t.pos[top][0] - midline_x) > 0 \
+                    and (best is None or rise > best[0]):
+                best = (rise, c, top, parent)
+    if best is None:
+        return
+    full = path_to(t, best[2])
+    named = set().union(*names.values())
+    last = max((i for i, n in enumerate(full) if n in named), default=-1)
+    if len(full) - last - 1 < 2:
+        return
+    names[name] = full[last + 1:]
+    notes.append(f"{name}: not joined to the vein it drains into (a defect at the junction?); "
+                 f"taken as the branch rising from the {best[3].replace('_', ' ')}")
+

@@ -36,7 +36,7 @@ from ._caval import (
     until_widening,
 )
 from ._distance import edt_mm
-from ._pelvic import name_iliacs
+from ._pelvic import gonadal_from_pelvis, name_iliacs
 from ._skeleton import (
     CAUDAL,
     MIN_BRANCH_MM,
@@ -95,6 +95,8 @@ def name_tree(t: Tree, root: int, midline_x: float, *, ivc_above: list[int] | No
     exclude = set(heads.values())
     name_ivc_branches(t, names["ivc"], exclude, midline_x, names, notes)
     name_iliacs(t, heads, midline_x, names, notes, undivided_iliac_split)
+    for side in ("left", "right"):
+        gonadal_from_pelvis(t, side, midline_x, names, notes)
     return names, notes
 
 
