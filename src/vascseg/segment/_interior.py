@@ -123,7 +123,10 @@ def connectors(fill: np.ndarray, base: np.ndarray) -> np.ndarray:
     lf, nf = ndi.label(fill, structure=full)
     if nb < 2 or nf == 0:
         return np.zeros_like(fill)
-    idx = np.argwhere(fill)
+    # only fill voxels touching base matter (far fewer than the whole fill on big grids)
+    idx = np.argwhere(fill & ndi.binary_dilation(base, full))
+    if len(idx) == 0:
+        return np.zeros_like(fill)
     hi = np.asarray(fill.shape) - 1
     pairs = []
     for off in np.ndindex(3, 3, 3):

@@ -418,10 +418,20 @@ def bright_links(vessels: np.ndarray, allowed: np.ndarray, spacing_mm, reach_mm:
     vesselness core, and the vessel mask breaks there. The slit is kept when it links two
     vessel pieces (a bright plate hanging on one vessel, bowel wall say, is not).
     """
-    cand = within_mm(vessels, reach_mm, spacing_mm) & allowed & ~vessels
+    cand = allowed & ~vessels
     if not cand.any():
         return cand
-    return connectors(cand, vessels)
+    links = connectors(cand, vessels)  # bright regions touching two pieces...
+    if not links.any():
+        return links
+    # ...within reach of the vessels (a distance map in their box only), still linking two
+    sl = ndi.find_objects(links.astype(np.uint8))[0]
+    pad = [int(np.ceil(reach_mm / s)) + 1 for s in spacing_mm]
+    sl = tuple(slice(max(a.start - p, 0), min(a.stop + p, n))
+               for a, p, n in zip(sl, pad, links.shape, strict=True))
+    near = np.zeros_like(links)
+    near[sl] = links[sl] & within_mm(vessels[sl], reach_mm, spacing_mm)
+    return connectors(near, vessels)
 
 
 HALF_MAX_WINDOW_MM = 2.5
