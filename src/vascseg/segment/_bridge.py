@@ -114,17 +114,22 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
     sizes = np.bincount(lab.ravel(), minlength=n + 1) * vox_ml
     boxes = ndi.find_objects(lab)
 
+    def own(i: int) -> tuple[tuple[slice, ...], np.ndarray]:
+        """Piece ``i``'s bounding box and its voxels there (no whole-volume pass per piece)."""
+        return boxes[i - 1], lab[boxes[i - 1]] == i
+
     candidates = [i for i in range(1, n + 1) if sizes[i] >= MIN_PIECE_ML
                   and (sizes[i] <= COMPACT_PIECE_ML or elongated(boxes[i - 1], sizes[i], sp, MIN_ELONGATION))]
     if image is not None and lumen_level is not None:
         lo, hi = 0.5 * (lumen_min + lumen_level), PIECE_LEVEL_MAX * lumen_level
         # a thin vein is mostly partial volume: judge a piece by its brightest tenth
-        top = [np.percentile(image[boxes[i - 1]][lab[boxes[i - 1]] == i], 90) for i in candidates]
+        top = [np.percentile(image[box][m], 90) for box, m in map(own, candidates)]
         candidates = [i for i, m in zip(candidates, top, strict=True) if lo <= m <= hi]
     if not candidates:
         return joined, interior, bridges
     piece_r = edt_mm(pieces, sp)
-    radius_of = {i: float(np.percentile(piece_r[lab == i], 90)) for i in candidates}
+    radius_of = {i: float(np.percentile(piece_r[box][m], 90))
+                 for i, (box, m) in zip(candidates, map(own, candidates), strict=True)}
     thick = edt_mm(hypo, sp)
     tube = hypo & (thick >= MIN_TUBE_RADIUS_MM) & (thick <= max_radius_mm)
     lumen = tree | pieces
@@ -148,15 +153,16 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
         for i in candidates:
             if i in done:
                 continue
-            m = lab == i
-            costs = np.where(m, cum, np.inf)
-            end = np.unravel_index(int(np.argmin(costs)), costs.shape)
-            if np.isfinite(costs[end]) and costs[end] <= max_bridge_mm * 1.5:
-                found.append((float(costs[end]), i, end))
+            box, m = own(i)
+            costs = np.where(m, cum[box], np.inf)
+            k = np.unravel_index(int(np.argmin(costs)), costs.shape)
+            if np.isfinite(costs[k]) and costs[k] <= max_bridge_mm * 1.5:
+                found.append((float(costs[k]), i, tuple(int(b.start + j) for b, j in zip(box, k, strict=True))))
         accepted = False
         for _, i, end in sorted(found):
             path = np.asarray(mcp.traceback(end))
-            out = ~(current | (lab == i))[tuple(path.T)]
+            on_path = tuple(path.T)
+            out = ~current[on_path] & (lab[on_path] != i)
             done.add(i)
             if not out.any():
                 seg, length, r = path[:0], 0.0, 0.0
@@ -180,8 +186,9 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
                     near = (within_mm(mark, r, sp) & hypo) | mark  # the path itself keeps it connected
                 interior |= near
                 current |= near
-            joined |= lab == i
-            current |= lab == i
+            box, m = own(i)
+            joined[box] |= m
+            current[box] |= m
             bridges.append(Bridge(seg, length, r))
             accepted = True
         if not accepted:

@@ -182,9 +182,11 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     links = connectors(tree & closed & ~base, base)
     # a link as bright as enhanced lumen is lumen (it joins lumen pieces the tube model
     # left apart); one as bright as an organ's partial volume is neither lumen nor defect
-    lumen_links = bright_pieces(links, img, lumen_min)
+    bright = bright_pieces(links, img, top_median)
+    # (lumen_links lie among the bright ones whenever the defect level is below the lumen's)
+    lumen_links = bright_pieces(bright if top_median <= lumen_min else links, img, lumen_min)
     lum |= lumen_links
-    inside = base | lumen_links | (links & ~bright_pieces(links, img, top_median))
+    inside = base | lumen_links | (links & ~bright)
     # voxels the vein encloses entirely (noise in the lumen) are vein: a cavity would split
     # the skeleton that names the tree into parallel strands
     cavities = ndi.binary_fill_holes(inside) & ~inside

@@ -14,7 +14,7 @@ from scipy import ndimage as ndi
 from ..geometry import Volume
 from ._distance import edt_mm as _edt_mm
 from ._distance import elongated, inside_mm, within_mm
-from ._interior import connectors
+from ._interior import connectors, crop
 
 BODY_MIN_HU = -400.0
 """Voxels above this (pseudo-HU) belong to the body (air is about -1000)."""
@@ -425,10 +425,7 @@ def bright_links(vessels: np.ndarray, allowed: np.ndarray, spacing_mm, reach_mm:
     if not links.any():
         return links
     # ...within reach of the vessels (a distance map in their box only), still linking two
-    sl = ndi.find_objects(links.astype(np.uint8))[0]
-    pad = [int(np.ceil(reach_mm / s)) + 1 for s in spacing_mm]
-    sl = tuple(slice(max(a.start - p, 0), min(a.stop + p, n))
-               for a, p, n in zip(sl, pad, links.shape, strict=True))
+    sl = crop(links, [int(np.ceil(reach_mm / s)) + 1 for s in spacing_mm])
     near = np.zeros_like(links)
     near[sl] = links[sl] & within_mm(vessels[sl], reach_mm, spacing_mm)
     return connectors(near, vessels)
