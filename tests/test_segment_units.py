@@ -231,6 +231,17 @@ def test_a_renal_vein_ends_where_it_widens_into_the_kidney():
     assert _dice(truth, labels, "ivc") >= 0.85
 
 
+def test_the_renal_vein_is_the_widest_lateral_branch_not_the_farthest():
+    # a thin bright strand (r 1.5 mm: liver speckle, a capsular vein) leaves the IVC above
+    # the right renal vein and reaches farther out than it
+    strand = ([(-20, 0, 135), (-90, 10, 128)], 1.5, {})
+    ivc = [(ANATOMY["ivc"][0], ANATOMY["ivc"][1], {}), strand]
+    truth, labels, notes, grid, _ = _named_anatomy(replace={"ivc": ivc})
+    assert _dice(truth, labels, "renal_vein_right") >= 0.85, notes
+    far = grid.index_to_lps(np.argwhere(labels == LABELS["renal_vein_right"]))[:, 0] - ORIGIN[0]
+    assert far.min() > -70.0  # the strand's far end is not the renal vein
+
+
 def _chain_tree(radii_mm, step_mm=1.0):
     """A straight skeleton along -z, one node per ``step_mm``, radii given per node."""
     n = len(radii_mm)

@@ -149,7 +149,8 @@ def _detect(volume: Volume, img: np.ndarray, cfg, landmarks, prior: Prior | None
         # a slit as bright as the lumen itself (its partial-volume rims are not)
         vessels |= bright_links(vessels, bright & ~organs & (smooth >= 0.5 * (level + cfg.ct_lumen_min_hu)),
                                 sp, SLIT_REACH_MM)
-        vessels = grow_half_max(vessels, smooth, level, sp, allowed=body & ~bone & ~organs)
+        vessels = grow_half_max(vessels, smooth, level, sp, allowed=body & ~bone & ~organs,
+                                background_below=cfg.ct_lumen_min_hu)
         if prior_ivc is not None:
             ivc_seed = prior_ivc & vessels
             aorta = prior.get("aorta")

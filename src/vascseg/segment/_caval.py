@@ -232,7 +232,7 @@ def name_ivc_branches(t: Tree, ivc: list[int], exclude: set[int], midline_x: flo
                       names: dict[str, list[int]], notes: list[str]) -> None:
     """Renal veins, the right gonadal vein (on the IVC) and the left gonadal vein (on the
     left renal vein) among the branches of ``ivc`` other than those in ``exclude``."""
-    renal: dict[str, tuple[float, int, int]] = {}
+    renal: dict[str, tuple[float, int, int]] = {}  # side -> (calibre, branch, end)
     gon_r: tuple[float, int, int] | None = None
     for k, c in side_branches(t, ivc, MIN_BRANCH_MM):
         if c in exclude:
@@ -250,8 +250,12 @@ def name_ivc_branches(t: Tree, ivc: list[int], exclude: set[int], midline_x: flo
                 e = int(level[np.argmax(sign * (t.pos[level, 0] - t.pos[b][0]))])
                 reach = sign * (t.pos[e][0] - t.pos[b][0])
                 if reach >= RENAL_REACH_MM:
-                    if side not in renal or reach > renal[side][0]:
-                        renal[side] = (reach, c, e)
+                    # the renal vein is the widest such branch (a thin one is a lumbar or
+                    # capsular vein, or bright speckle of the liver next to the IVC)
+                    path = path_to(t, e)
+                    calibre = float(np.median(t.radius[path[path.index(c):]]))
+                    if side not in renal or calibre > renal[side][0]:
+                        renal[side] = (calibre, c, e)
                     break
         low = min(ends, key=lambda e: t.pos[e][2])
         drop = t.pos[b][2] - t.pos[low][2]

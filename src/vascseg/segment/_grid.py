@@ -91,19 +91,6 @@ def fine_box(mask_c: np.ndarray, factors, shape, *, margin_mm: float, spacing_mm
     return tuple(box)
 
 
-def block_min(array: np.ndarray, factors) -> np.ndarray:
-    """Minimum over ``factors``-sized blocks of a (Z, Y, X) array (partial blocks included)."""
-    f = [int(v) for v in factors]
-    out = np.full(coarse_shape(array.shape, f), np.inf, np.float32)
-    for i in range(f[0]):
-        for j in range(f[1]):
-            for k in range(f[2]):
-                v = array[i::f[0], j::f[1], k::f[2]]
-                o = out[:v.shape[0], :v.shape[1], :v.shape[2]]
-                np.minimum(o, v, out=o)
-    return out
-
-
 def _coarse_range(box, factors, coarse_shape_zyx, pad: int) -> tuple[slice, ...]:
     """Coarse slices covering the blocks of ``box`` plus ``pad`` blocks."""
     return tuple(slice(max(b.start // int(f) - pad, 0), min((b.stop - 1) // int(f) + 1 + pad, n))

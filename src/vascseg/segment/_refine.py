@@ -19,10 +19,10 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..anatomy import LABELS, VEIN_NAMES
-from ._grid import block_min, expand_linear, expand_nearest, fine_box
+from ._grid import expand_linear, expand_nearest, fine_box
 from ._result import Detection, Segmentation
 from .defects import defects_in
-from .lumen import HALF_MAX_WINDOW_MM
+from .lumen import background_near
 
 BOX_MARGIN_MM = 8.0
 """Margin of the refinement box around the coarse envelope (band, smoothing and windows)."""
@@ -57,16 +57,12 @@ def _expand_mask(mask_c: np.ndarray, factors, shape) -> np.ndarray:
     return out
 
 
-def _grow_to_half_max(core: np.ndarray, smooth: np.ndarray, level: float, factors, spacing_mm,
-                      allowed: np.ndarray, steps: int) -> np.ndarray:
+def _grow_to_half_max(core: np.ndarray, smooth: np.ndarray, level: float, spacing_mm,
+                      allowed: np.ndarray, steps: int, background_below: float) -> np.ndarray:
     """``core`` grown by up to ``steps`` voxels over voxels brighter than half way between
-    ``level`` and the local background, as :func:`vascseg.segment.lumen.grow_half_max` on
-    the working grid. The background (darkest value within :data:`HALF_MAX_WINDOW_MM`) is
-    taken over whole working blocks: ``smooth``'s box starts on a block boundary."""
-    low = block_min(smooth, factors)
-    reach = [max(1, int(round(HALF_MAX_WINDOW_MM / (s * f)))) for s, f in zip(spacing_mm, factors, strict=True)]
-    low = ndi.minimum_filter(low, size=[2 * r + 1 for r in reach], mode="nearest")
-    low = expand_nearest(low, factors, tuple(slice(0, n) for n in smooth.shape))
+    ``level`` and the local background (:func:`vascseg.segment.lumen.background_near`), as
+    :func:`vascseg.segment.lumen.grow_half_max` on the working grid."""
+    low = background_near(core, smooth, spacing_mm, steps=steps, below=background_below)
     low += level
     low *= 0.5
     ok = allowed & (smooth >= low)
@@ -128,7 +124,8 @@ def refine_on_input_grid(det: Detection, volume, img: np.ndarray, factors, cfg, 
             hit[0] = False
             bright = hit[lab]
         del lab
-        lumen_f = _grow_to_half_max(bright, smooth, det.lumen_level, factors, sp, allowed, steps=max(factors))
+        lumen_f = _grow_to_half_max(bright, smooth, det.lumen_level, sp, allowed, steps=max(factors),
+                                    background_below=cfg.ct_lumen_min_hu)
         del bright
         # the envelope's non-lumen part (defects, concavities), with one working voxel of
         # overlap into the lumen so no gap opens where the refined lumen edge moved

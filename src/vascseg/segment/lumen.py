@@ -192,7 +192,7 @@ def find_big_vessels(vessels: np.ndarray, volume: Volume, body: np.ndarray,
     Works slice by slice along the array axis closest to patient z: round bright blobs of
     IVC/aortic calibre are linked into vertical tracks. Only prevertebral tracks count (a
     bone posterior within :data:`PREVERTEBRAL_MM`), which rules out the ascending aorta
-    and other chest vessels. The longest side-by-side pair is IVC (smaller patient x:
+    and other chest vessels. The side-by-side pair of largest volume is IVC (smaller patient x:
     right) and aorta; with one track only, the body midline decides. Nothing found: both
     None, with a note saying why.
     """
@@ -284,7 +284,8 @@ def find_big_vessels(vessels: np.ndarray, volume: Volume, body: np.ndarray,
 
     pairs = [(a, b) for i, a in enumerate(long) for b in long[i + 1:] if pair_ok(a, b)]
     if pairs:
-        a, b = max(pairs, key=lambda p: p[0]["n"] + p[1]["n"])
+        # the IVC and the aorta are the biggest pair (iliac vessels can run as long)
+        a, b = max(pairs, key=lambda p: sum(p[0]["areas"]) + sum(p[1]["areas"]))
         ivc_t, ao_t = (a, b) if a["xy"][0] < b["xy"][0] else (b, a)
         return VesselSeeds(to_mask(ivc_t), to_mask(ao_t))
     # One prevertebral track: decide by the body midline (the IVC lies right of it).
@@ -432,13 +433,41 @@ def bright_links(vessels: np.ndarray, allowed: np.ndarray, spacing_mm, reach_mm:
 
 
 HALF_MAX_WINDOW_MM = 2.5
-"""Half-width of the neighbourhood whose darkest value is the background at a lumen edge."""
+"""Half-width of the neighbourhood whose tissue beyond the lumen edge is its background."""
+
+
+def background_near(mask: np.ndarray, image: np.ndarray, spacing_mm, *, steps: int = 1,
+                    below: float | None = None) -> np.ndarray:
+    """Local background of ``mask``'s edge: the mean of the voxels ``steps + 1`` steps
+    outside it (past the partial-volume voxels the edge may grow over) within
+    :data:`HALF_MAX_WINDOW_MM` (float32, same shape).
+
+    The darkest value around the edge would be fat wherever any fat is near, so a vein
+    against muscle would take a ring of muscle (as dense as half-way from fat to lumen);
+    the tissue that actually lies beyond the edge sets the half-maximum there. Where no
+    such voxel is within reach, the darkest value is used. Voxels at or above ``below``
+    (enhanced: another vessel alongside) are not background.
+    """
+    st = ndi.generate_binary_structure(3, 1)
+    first = ndi.binary_dilation(mask, st, iterations=steps)
+    ring = ndi.binary_dilation(first, st) & ~first
+    if below is not None:
+        ring &= image < below  # another vessel's lumen is not background
+    size = tuple(2 * int(np.ceil(HALF_MAX_WINDOW_MM / s - 1e-6)) + 1 for s in spacing_mm)
+    w = ring.astype(np.float32)
+    n = ndi.uniform_filter(w, size=size, mode="constant")
+    total = ndi.uniform_filter(np.where(ring, image, 0).astype(np.float32), size=size, mode="constant")
+    low = ndi.grey_erosion(image, size=size)
+    has = n > 0.5 / float(np.prod(size))
+    return np.where(has, total / np.maximum(n, 1e-12), low).astype(np.float32)
 
 
 def grow_half_max(mask: np.ndarray, image: np.ndarray, lumen_level: float, spacing_mm, *,
-                  steps: int = 1, allowed: np.ndarray | None = None) -> np.ndarray:
+                  steps: int = 1, allowed: np.ndarray | None = None,
+                  background_below: float | None = None) -> np.ndarray:
     """Move the lumen edge to half maximum: add neighbouring voxels brighter than the mean of
-    the lumen level and the darkest value around them (partial-volume edge voxels).
+    the lumen level and the tissue beyond the edge (:func:`background_near`; partial-volume
+    edge voxels). ``background_below``: tissue at or above this is no background.
 
     A fixed threshold cuts thin vessels short (their edge voxels are half lumen, half fat);
     the half-maximum edge is where the true wall lies whatever the background (fat, muscle,
@@ -452,8 +481,7 @@ def grow_half_max(mask: np.ndarray, image: np.ndarray, lumen_level: float, spaci
                for s, n in zip(sl, out.shape, strict=True))
     m = out[sl]
     img = image[sl]
-    size = tuple(2 * int(np.ceil(HALF_MAX_WINDOW_MM / s - 1e-6)) + 1 for s in spacing_mm)
-    low = ndi.grey_erosion(img, size=size)
+    low = background_near(m, img, spacing_mm, steps=steps, below=background_below)
     ok = img >= 0.5 * (lumen_level + low)
     if allowed is not None:
         ok &= allowed[sl]

@@ -1,0 +1,72 @@
+"""Lumen edges at half maximum against the tissue that lies beyond them, and the choice of
+the IVC/aorta pair among long vertical vessels (hand-built images with known answers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _tubes import ORIGIN, make_grid
+from vascseg.segment.lumen import find_big_vessels, grow_half_max
+
+VEIN_HU, FAT_HU, MUSCLE_HU = 170.0, -100.0, 50.0
+
+
+def _vein_against_muscle(spacing):
+    """A vein (r 5 mm, along z) in fat whose +x side touches a muscle slab; the vein fraction
+    of every voxel from 8 x 8 in-plane sub-samples (partial volume), no noise."""
+    shape = (12, 40, 40)
+    sub = 8
+    off = (np.arange(sub) + 0.5) / sub - 0.5
+    y = (np.arange(shape[1])[:, None] + off[None, :]).ravel() * spacing[1]
+    x = (np.arange(shape[2])[:, None] + off[None, :]).ravel() * spacing[2]
+    cy, cx, r = 20 * spacing[1], 20 * spacing[2], 5.0
+    yy, xx = np.meshgrid(y, x, indexing="ij")
+    vein = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    muscle = (xx >= cx + r) & ~vein
+    frac = lambda m: m.reshape(shape[1], sub, shape[2], sub).mean(axis=(1, 3))  # noqa: E731
+    fv, fm = frac(vein), frac(muscle)
+    img2 = fv * VEIN_HU + fm * MUSCLE_HU + (1 - fv - fm) * FAT_HU
+    img = np.repeat(img2[None].astype(np.float32), shape[0], axis=0)
+    return img, np.repeat(fv[None], shape[0], axis=0), np.repeat(fm[None], shape[0], axis=0)
+
+
+@pytest.mark.parametrize("spacing", [(2.5, 1.5, 1.5), (1.0, 0.8, 0.8)])
+def test_half_max_edge_stops_at_muscle_and_reaches_the_edge_against_fat(spacing):
+    img, vein_frac, muscle_frac = _vein_against_muscle(spacing)
+    seed = img >= 120.0
+    grown = grow_half_max(seed, img, VEIN_HU, spacing, background_below=120.0)
+    # every voxel mostly vein is lumen on the side away from the muscle (against fat)...
+    x_mm = np.arange(img.shape[2]) * spacing[2]
+    fat_side = np.broadcast_to(x_mm < 20 * spacing[2], img.shape)
+    assert grown[(vein_frac >= 0.6) & fat_side].all()
+    # ...but no voxel that is mostly muscle: fat elsewhere in the window does not set the
+    # half maximum where the vein touches muscle
+    assert not grown[muscle_frac >= 0.6].any()
+    assert not grown[vein_frac <= 0.3].any()
+
+
+def _tube_mask(vol, x_mm, r_mm, k0, k1):
+    """A vertical round tube at LPS x (relative), y 0, over slices k0..k1-1."""
+    z, y, x = np.indices(vol.shape)
+    lps = vol.index_to_lps(np.stack([z.ravel(), y.ravel(), x.ravel()], 1)) - np.asarray(ORIGIN)
+    r2 = ((lps[:, 0] - x_mm) ** 2 + lps[:, 1] ** 2).reshape(vol.shape)
+    m = r2 <= r_mm * r_mm
+    m[:k0] = False
+    m[k1:] = False
+    return m
+
+
+def test_the_ivc_and_aorta_are_the_biggest_pair_not_the_longest():
+    # iliac veins (r 6.5 mm) run longer than the IVC (r 10 mm) and the aorta (r 9 mm) in the
+    # field of view; the pair of largest volume is the IVC (patient right) and the aorta
+    vol = make_grid((-80, -40, 0), (80, 40, 200), (2.5, 2.0, 2.0))
+    ivc = _tube_mask(vol, -16.0, 10.0, 30, 81)
+    aorta = _tube_mask(vol, 16.0, 9.0, 30, 81)
+    iliacs = _tube_mask(vol, -42.0, 6.5, 0, 60) | _tube_mask(vol, 42.0, 6.5, 0, 60)
+    vessels = ivc | aorta | iliacs
+    body = np.ones(vol.shape, bool)
+    seeds = find_big_vessels(vessels, vol, body, None)
+    assert seeds.ivc is not None and seeds.aorta is not None
+    assert (seeds.ivc & ivc).sum() > 0.9 * seeds.ivc.sum()
+    assert (seeds.aorta & aorta).sum() > 0.9 * seeds.aorta.sum()
