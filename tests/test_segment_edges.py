@@ -24,8 +24,7 @@ def _vein_against_muscle(spacing):
     yy, xx = np.meshgrid(y, x, indexing="ij")
     vein = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
     muscle = (xx >= cx + r) & ~vein
-    frac = lambda m: m.reshape(shape[1], sub, shape[2], sub).mean(axis=(1, 3))  # noqa: E731
-    fv, fm = frac(vein), frac(muscle)
+    fv, fm = (m.reshape(shape[1], sub, shape[2], sub).mean(axis=(1, 3)) for m in (vein, muscle))
     img2 = fv * VEIN_HU + fm * MUSCLE_HU + (1 - fv - fm) * FAT_HU
     img = np.repeat(img2[None].astype(np.float32), shape[0], axis=0)
     return img, np.repeat(fv[None], shape[0], axis=0), np.repeat(fm[None], shape[0], axis=0)

@@ -21,8 +21,8 @@ from ._result import Detection, Segmentation
 from .defects import defects_in, vein_interior
 from .lumen import (
     body_mask,
-    bright_links,
     bone_mask,
+    bright_links,
     find_big_vessels,
     grow_half_max,
     normalise_intensity,

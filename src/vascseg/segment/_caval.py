@@ -232,7 +232,7 @@ def name_ivc_branches(t: Tree, ivc: list[int], exclude: set[int], midline_x: flo
                       names: dict[str, list[int]], notes: list[str]) -> None:
     """Renal veins, the right gonadal vein (on the IVC) and the left gonadal vein (on the
     left renal vein) among the branches of ``ivc`` other than those in ``exclude``."""
-    renal: dict[str, tuple[float, int, int]] = {}  # side -> (calibre, branch, end)
+    renal: dict[str, tuple[float, int, list[int]]] = {}  # side -> (width mm, branch, its path)
     gon_r: tuple[float, int, int] | None = None
     for k, c in side_branches(t, ivc, MIN_BRANCH_MM):
         if c in exclude:
@@ -252,10 +252,11 @@ def name_ivc_branches(t: Tree, ivc: list[int], exclude: set[int], midline_x: flo
                 if reach >= RENAL_REACH_MM:
                     # the renal vein is the widest such branch (a thin one is a lumbar or
                     # capsular vein, or bright speckle of the liver next to the IVC)
-                    path = path_to(t, e)
-                    calibre = float(np.median(t.radius[path[path.index(c):]]))
-                    if side not in renal or calibre > renal[side][0]:
-                        renal[side] = (calibre, c, e)
+                    full = path_to(t, e)
+                    branch = full[full.index(c):]
+                    width_mm = float(np.median(t.radius[branch]))
+                    if side not in renal or width_mm > renal[side][0]:
+                        renal[side] = (width_mm, c, branch)
                     break
         low = min(ends, key=lambda e: t.pos[e][2])
         drop = t.pos[b][2] - t.pos[low][2]
@@ -263,9 +264,7 @@ def name_ivc_branches(t: Tree, ivc: list[int], exclude: set[int], midline_x: flo
             gon_r = (drop, c, low)
     for side in ("left", "right"):
         if side in renal:
-            _, c, e = renal[side]
-            full = path_to(t, e)
-            names[f"renal_vein_{side}"] = _outside_ivc(t, ivc, full[full.index(c):], names)
+            names[f"renal_vein_{side}"] = _outside_ivc(t, ivc, renal[side][2], names)
         else:
             notes.append(f"renal_vein_{side}: no branch of the IVC reaching laterally at its own level")
     if gon_r is not None and not (renal.get("right") and renal["right"][1] == gon_r[1]):

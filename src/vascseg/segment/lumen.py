@@ -445,8 +445,9 @@ def background_near(mask: np.ndarray, image: np.ndarray, spacing_mm, *, steps: i
     The darkest value around the edge would be fat wherever any fat is near, so a vein
     against muscle would take a ring of muscle (as dense as half-way from fat to lumen);
     the tissue that actually lies beyond the edge sets the half-maximum there. Where no
-    such voxel is within reach, the darkest value is used. Voxels at or above ``below``
-    (enhanced: another vessel alongside) are not background.
+    such voxel is within reach, the darkest value is used; that is worked out only within
+    ``steps`` of the mask (all an edge can grow over): farther out such voxels get +inf.
+    Voxels at or above ``below`` (enhanced: another vessel alongside) are not background.
     """
     st = ndi.generate_binary_structure(3, 1)
     first = ndi.binary_dilation(mask, st, iterations=steps)
@@ -454,12 +455,21 @@ def background_near(mask: np.ndarray, image: np.ndarray, spacing_mm, *, steps: i
     if below is not None:
         ring &= image < below  # another vessel's lumen is not background
     size = tuple(2 * int(np.ceil(HALF_MAX_WINDOW_MM / s - 1e-6)) + 1 for s in spacing_mm)
-    w = ring.astype(np.float32)
-    n = ndi.uniform_filter(w, size=size, mode="constant")
-    total = ndi.uniform_filter(np.where(ring, image, 0).astype(np.float32), size=size, mode="constant")
-    low = ndi.grey_erosion(image, size=size)
+    n = ndi.uniform_filter(ring.astype(np.float32), size=size, mode="constant")
+    out = ndi.uniform_filter(np.multiply(image, ring, dtype=np.float32), size=size, mode="constant")
     has = n > 0.5 / float(np.prod(size))
-    return np.where(has, total / np.maximum(n, 1e-12), low).astype(np.float32)
+    np.divide(out, n, out=out, where=has)
+    out[~has] = np.inf
+    need = first & ~has
+    if need.any():
+        box = ndi.find_objects(need.astype(np.uint8))[0]
+        half = [k // 2 for k in size]
+        wide = tuple(slice(max(b.start - h, 0), min(b.stop + h, dim))
+                     for b, h, dim in zip(box, half, image.shape, strict=True))
+        inner = tuple(slice(b.start - w.start, b.stop - w.start) for b, w in zip(box, wide, strict=True))
+        low = ndi.grey_erosion(image[wide], size=size)[inner]
+        out[box] = np.where(need[box], low, out[box])
+    return out
 
 
 def grow_half_max(mask: np.ndarray, image: np.ndarray, lumen_level: float, spacing_mm, *,
