@@ -242,6 +242,52 @@ def test_the_renal_vein_is_the_widest_lateral_branch_not_the_farthest():
     assert far.min() > -70.0  # the strand's far end is not the renal vein
 
 
+def test_a_renal_vein_ends_at_a_neck_onto_a_band_of_organ_contact():
+    # past the right renal vein's end, a one-voxel neck leads into a 40 mm band of partial
+    # volume where kidney meets liver (r 3 mm): organ contact, not vein
+    neck = ([(-62, 15, 110), (-69, 15, 110)], 0.8, {})
+    band = ([(-69, 15, 110), (-95, 25, 104), (-99, 30, 96)], 3.0, {})
+    renal = [(ANATOMY["renal_vein_right"][0], ANATOMY["renal_vein_right"][1], {}), neck, band]
+    truth, labels, notes, grid, _ = _named_anatomy(replace={"renal_vein_right": renal})
+    assert ndi.label(truth > 0, np.ones((3, 3, 3)))[1] == 1  # the band hangs on the vein
+    x = grid.index_to_lps(np.argwhere(labels == LABELS["renal_vein_right"]))[:, 0] - ORIGIN[0]
+    assert x.min() > -70.0, notes  # nothing named renal vein past the neck
+    vein = truth == LABELS["renal_vein_right"]
+    vein &= (grid.index_to_lps(np.argwhere(np.ones(grid.shape, bool)))[:, 0] - ORIGIN[0] >= -62).reshape(grid.shape)
+    assert (labels[vein] == LABELS["renal_vein_right"]).mean() >= 0.8
+
+
+def _cord_narrowed_left_iliac(civ_left_radius_mm):
+    # a cord fills the IVC's last 40 mm and the left common iliac vein, whose lumen (in the
+    # envelope) is thinner than the right one's, as thin as the IVC's lumen above the split;
+    # the left external iliac vein reaches lower than the right iliac veins
+    ivc = [([(-20, 0, 0), (-20, 0, 40)], 7.0, {"round_end": True}),
+           ([(-20, 0, 150), (-20, 0, 40)], 10.0, {"round_end": True})]
+    civ_l = [(ANATOMY["common_iliac_vein_left"][0], civ_left_radius_mm, {})]
+    eiv_l = [([(70, -30, -160), (60, 0, -90), (45, 20, -45)], 6.5, {})]
+    return _named_anatomy(replace={"ivc": ivc, "common_iliac_vein_left": civ_l, "external_iliac_vein_left": eiv_l},
+                          seed_z=(60.0, 100.0))
+
+
+def test_a_cord_narrowed_left_common_iliac_vein_still_makes_the_confluence():
+    # 4.6 mm against 7 mm: not of like calibre by the strict rule, but no tributary either
+    truth, labels, notes, grid, _ = _cord_narrowed_left_iliac(4.6)
+    assert abs(_z_range_mm(labels, grid, "ivc")[0] - CONFLUENCE_Z_MM) <= 6.0, notes
+    for name in ("common_iliac_vein_right", "external_iliac_vein_right", "common_iliac_vein_left",
+                 "external_iliac_vein_left"):
+        assert _dice(truth, labels, name) >= 0.7, (name, notes)
+
+
+def test_without_a_confluence_the_iliac_side_is_where_the_trunk_goes_not_the_lowest_end():
+    # the left common iliac vein is a 3.2 mm thread: the IVC ends where it narrows, and the
+    # iliac vein the trunk runs on into is the right one, though the left external iliac
+    # vein (reached through the thread) ends lower
+    truth, labels, notes, _, _ = _cord_narrowed_left_iliac(3.2)
+    assert not (labels == LABELS["external_iliac_vein_left"]).any() or _dice(truth, labels, "external_iliac_vein_left") > 0.5
+    for name in ("external_iliac_vein_right", "internal_iliac_vein_right"):
+        assert _dice(truth, labels, name) >= 0.8, (name, notes)
+
+
 def _chain_tree(radii_mm, step_mm=1.0):
     """A straight skeleton along -z, one node per ``step_mm``, radii given per node."""
     n = len(radii_mm)

@@ -26,7 +26,6 @@ from ._skeleton import (
     calibre,
     direction,
     leaves,
-    lowest_path,
     path_to,
     side_branches,
     subtree,
@@ -37,6 +36,11 @@ COMPARABLE_CALIBRE = 0.75
 """At the iliac confluence the narrower common iliac vein is at least this fraction of the
 wider one's calibre: the two are of like calibre, while a renal or gonadal vein is at most
 ~0.6 of the IVC it joins."""
+
+CORD_COMPARABLE_CALIBRE = 0.6
+"""When no split passes :data:`COMPARABLE_CALIBRE`, one passing this looser ratio is taken:
+a common iliac vein filled by a cord is only partly in the vein envelope, so it looks
+narrower than it is (a gonadal vein is under half an iliac vein's calibre)."""
 
 ILIAC_WINDOWS = 3
 """A common iliac vein's calibre is the widest median radius over this many consecutive
@@ -102,8 +106,13 @@ distends one by 10-20%), the organ merged into the envelope is wider..."""
 WIDENING_SPAN_MM = 10.0
 """...(the span of that median)."""
 
+ORGAN_NECK_FRACTION = 0.35
+"""...or where its skeleton passes a neck narrower than this fraction of its calibre: the
+vein ends at the organ's surface, and what lies past a one-voxel contact (the partial-volume
+band where kidney meets liver) is organ, not vein."""
 
-def find_confluence(t: Tree, trunk: list[int]) -> tuple[int, int] | None:
+
+def find_confluence(t: Tree, trunk: list[int], comparable: float = COMPARABLE_CALIBRE) -> tuple[int, int] | None:
     """(index on ``trunk``, side child) where the caval trunk splits into the two common
     iliac veins, or None.
 
@@ -127,7 +136,7 @@ def find_confluence(t: Tree, trunk: list[int]) -> tuple[int, int] | None:
         narrow = min(r_s, r_c)
         if not np.isfinite([r_s, r_c, r_up]).all():
             continue
-        if narrow < COMPARABLE_CALIBRE * max(r_s, r_c) or narrow < ILIAC_OF_TRUNK * r_up:
+        if narrow < comparable * max(r_s, r_c) or narrow < ILIAC_OF_TRUNK * r_up:
             continue
         if not diverge_caudally(t, b, side, cont):
             continue
@@ -198,6 +207,10 @@ def caval_end(t: Tree, trunk: list[int], midline_x: float,
     """
     split = find_confluence(t, trunk)
     if split is None:
+        split = find_confluence(t, trunk, CORD_COMPARABLE_CALIBRE)
+        if split is not None:
+            notes.append("iliac confluence: one common iliac vein is narrower than the other")
+    if split is None:
         split = find_stump(t, trunk)
         if split is not None:
             notes.append("iliac confluence: one common iliac vein is only a stump")
@@ -221,8 +234,9 @@ def caval_end(t: Tree, trunk: list[int], midline_x: float,
         # trunk went on into a tributary (named as one of the IVC's branches)
         notes.append("iliac confluence: no iliac vein below the IVC")
         return trunk[: e + 1], {}
-    low = lowest_path(t, trunk[e + 1])[-1]
-    side = "left" if t.pos[low][0] > midline_x else "right"
+    # the side of the iliac vein the trunk goes on into (other branches below the end may
+    # reach lower: the other side's iliac veins joined through a collateral)
+    side = "left" if t.pos[trunk[-1]][0] > midline_x else "right"
     notes.append(f"iliac confluence: the IVC does not divide; it ends where it narrows to the {side} "
                  "common iliac vein")
     return trunk[: e + 1], {side: trunk[e + 1]}
@@ -251,12 +265,16 @@ def name_ivc_branches(t: Tree, ivc: list[int], exclude: set[int], midline_x: flo
                 reach = sign * (t.pos[e][0] - t.pos[b][0])
                 if reach >= RENAL_REACH_MM:
                     # the renal vein is the widest such branch (a thin one is a lumbar or
-                    # capsular vein, or bright speckle of the liver next to the IVC)
+                    # capsular vein, or bright speckle of the liver next to the IVC), measured
+                    # up to where it meets its organ (it may run on into organ contact); a
+                    # branch that meets it before reaching out laterally is no renal vein
                     full = path_to(t, e)
                     branch = full[full.index(c):]
-                    width_mm = float(np.median(t.radius[branch]))
-                    if side not in renal or width_mm > renal[side][0]:
-                        renal[side] = (width_mm, c, branch)
+                    vein = until_widening(t, branch)
+                    if len(vein) and (sign * (t.pos[vein, 0] - t.pos[b][0])).max() >= RENAL_REACH_MM:
+                        width_mm = float(np.median(t.radius[vein]))
+                        if side not in renal or width_mm > renal[side][0]:
+                            renal[side] = (width_mm, c, branch)
                     break
         low = min(ends, key=lambda e: t.pos[e][2])
         drop = t.pos[b][2] - t.pos[low][2]
@@ -324,7 +342,8 @@ def add_caudal_branch(t: Tree, names: dict, notes: list[str], parent: str, name:
 def until_widening(t: Tree, path: list[int]) -> list[int]:
     """``path`` (a tributary, from where it joins outwards) up to where it widens beyond
     :data:`WIDENING_MAX` of its calibre: a vein narrows away from the heart, so the widening
-    is the organ it drains (a kidney, the uterus) merged into the envelope."""
+    is the organ it drains (a kidney, the uterus) merged into the envelope. A neck
+    (:data:`ORGAN_NECK_FRACTION`) before that ends it too."""
     p = int(t.parent[path[0]])
     if p < 0 or len(path) < 2:
         return path
@@ -334,8 +353,9 @@ def until_widening(t: Tree, path: list[int]) -> list[int]:
     d = t.dist[path]
     smooth = _smooth_radius(t, path)
     start = int(np.searchsorted(d - d[0], t.radius[p]))  # beyond the parent's lumen
-    wide = np.nonzero(smooth[start:] > WIDENING_MAX * ref)[0]
-    return path[: start + int(wide[0])] if len(wide) else path
+    cut = (smooth[start:] > WIDENING_MAX * ref) | (t.radius[path][start:] < ORGAN_NECK_FRACTION * ref)
+    first = np.nonzero(cut)[0]
+    return path[: start + int(first[0])] if len(first) else path
 
 
 def cranial_ivc(t: Tree, root: int, min_calibre_mm: float) -> list[int]:
