@@ -69,3 +69,28 @@ def test_the_ivc_and_aorta_are_the_biggest_pair_not_the_longest():
     assert seeds.ivc is not None and seeds.aorta is not None
     assert (seeds.ivc & ivc).sum() > 0.9 * seeds.ivc.sum()
     assert (seeds.aorta & aorta).sum() > 0.9 * seeds.aorta.sum()
+
+
+@pytest.mark.parametrize("dz", [2.5, 1.0])
+def test_an_ivc_whose_round_stretches_are_broken_by_renal_veins_is_still_found(dz):
+    # a cord fills the IVC below the renal veins (not round there); above, its round
+    # stretches are 30 mm long, broken by two renal veins joining (8 mm each): no single
+    # unbroken stretch reaches the 40 mm a track needs; the aorta runs the whole way
+    vol = make_grid((-80, -40, 0), (80, 40, 200), (dz, 2.0, 2.0))
+    k = lambda z_mm: int(round(z_mm / dz))  # noqa: E731
+    ivc = np.zeros(vol.shape, bool)
+    for z0, z1 in ((100, 130), (138, 168), (176, 200)):
+        ivc |= _tube_mask(vol, -16.0, 10.0, k(z0), k(z1))
+    renal = np.zeros(vol.shape, bool)
+    lps = vol.index_to_lps(np.argwhere(np.ones(vol.shape, bool))) - np.asarray(ORIGIN)
+    band = ((lps[:, 0] > -70) & (lps[:, 0] < -16) & (np.abs(lps[:, 1]) <= 5)).reshape(vol.shape)
+    for z0, z1 in ((130, 138), (168, 176)):  # the IVC with a renal vein joining: not round
+        renal |= _tube_mask(vol, -16.0, 10.0, k(z0), k(z1))
+        renal[k(z0):k(z1)] |= band[k(z0):k(z1)]
+    aorta = _tube_mask(vol, 16.0, 9.0, 0, vol.shape[0])
+    body = np.ones(vol.shape, bool)
+    seeds = find_big_vessels(ivc | renal | aorta, vol, body, None)
+    assert seeds.ivc is not None and seeds.aorta is not None, seeds.notes
+    assert (seeds.ivc & ivc).sum() > 0.9 * seeds.ivc.sum()
+    assert (seeds.ivc & ivc).sum() > 0.6 * ivc.sum()
+    assert (seeds.aorta & aorta).sum() > 0.9 * seeds.aorta.sum()

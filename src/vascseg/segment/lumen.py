@@ -182,6 +182,36 @@ PAIR_DX_MM = (15.0, 90.0)
 PAIR_MIDLINE_MM = 45.0
 """...and both within this distance of the body's midline (the iliac vessels lie farther out)."""
 
+TRACK_GAP_MM = 12.0
+"""A vertical track goes on across this many mm of slices without a round blob: where a
+renal vein joins, the IVC's cross-section is not round for a few slices."""
+
+
+def _link_tracks(blobs: list, volume: Volume, gap: int) -> list[dict]:
+    """Link per-slice round blobs (``(k, [(label, area, centre)], labels)``) into vertical
+    tracks: a blob joins the longest track within 12 mm (patient x/y) that had a blob at
+    most ``gap`` slices before."""
+    tracks: list[dict] = []
+    for k, found, lab in blobs:
+        for i, a, c in found:
+            lps = volume.index_to_lps([k, c[0], c[1]])
+            best = None
+            for t in tracks:
+                if t["last_k"] >= k - gap and np.hypot(*(t["xy"] - lps[:2])) < 12.0:
+                    if best is None or t["n"] > best["n"]:
+                        best = t
+            if best is None:
+                best = {"n": 0, "ks": [], "xy": lps[:2], "last_k": k, "areas": []}
+                tracks.append(best)
+            if best["last_k"] == k and best["ks"] and best["ks"][-1][0] == k:
+                continue  # one blob per track and slice
+            best["ks"].append((k, lab == i))
+            best["xy"] = 0.7 * best["xy"] + 0.3 * lps[:2]
+            best["last_k"] = k
+            best["n"] += 1
+            best["areas"].append(a)
+    return tracks
+
 
 def find_big_vessels(vessels: np.ndarray, volume: Volume, body: np.ndarray,
                      bone: np.ndarray | None = None, *,
@@ -200,31 +230,29 @@ def find_big_vessels(vessels: np.ndarray, volume: Volume, body: np.ndarray,
     if zax != 0:
         return VesselSeeds(None, None, ("series is not axial: automatic IVC detection needs an axial stack",))
     dz, dy, dx = volume.spacing_mm
-    tracks: list[dict] = []
+    blobs = []
     for k in range(vessels.shape[0]):
-        if not vessels[k].any():
-            continue
-        res = _round_blobs_2d(vessels[k], dy, dx, r_min_mm, r_max_mm)
-        if not res:
-            continue
-        blobs, lab = res
-        for i, a, c in blobs:
-            lps = volume.index_to_lps([k, c[0], c[1]])
-            best = None
-            for t in tracks:
-                if t["last_k"] >= k - 2 and np.hypot(*(t["xy"] - lps[:2])) < 12.0:
-                    if best is None or t["n"] > best["n"]:
-                        best = t
-            if best is None:
-                best = {"n": 0, "ks": [], "xy": lps[:2], "last_k": k, "areas": []}
-                tracks.append(best)
-            if best["last_k"] == k and best["ks"] and best["ks"][-1][0] == k:
-                continue  # one blob per track and slice
-            best["ks"].append((k, lab == i))
-            best["xy"] = 0.7 * best["xy"] + 0.3 * lps[:2]
-            best["last_k"] = k
-            best["n"] += 1
-            best["areas"].append(a)
+        res = _round_blobs_2d(vessels[k], dy, dx, r_min_mm, r_max_mm) if vessels[k].any() else None
+        if res:
+            blobs.append((k, *res))
+    # tracks broken where a renal vein joins are joined across TRACK_GAP_MM when the
+    # unbroken ones hold no IVC/aorta pair (a cord filling the IVC below the renal veins
+    # leaves only its short stretch above them round)
+    first = None
+    for gap in (2, max(2, int(np.ceil(TRACK_GAP_MM / dz)))):
+        seeds = _pair_from_tracks(_link_tracks(blobs, volume, gap), vessels, volume, body, bone,
+                                  min_length_mm, r_min_mm, r_max_mm)
+        if seeds.ivc is not None and seeds.aorta is not None:
+            return seeds
+        first = first or seeds
+    return first
+
+
+def _pair_from_tracks(tracks: list[dict], vessels: np.ndarray, volume: Volume, body: np.ndarray,
+                      bone: np.ndarray | None, min_length_mm: float, r_min_mm: float,
+                      r_max_mm: float) -> VesselSeeds:
+    """IVC and aorta seeds from vertical tracks (see :func:`find_big_vessels`)."""
+    dz = volume.spacing_mm[0]
     long = [t for t in tracks if t["n"] * dz >= min_length_mm]
     if not long:
         return VesselSeeds(None, None, (f"no round vertical vessel of radius {r_min_mm}-{r_max_mm} mm "
