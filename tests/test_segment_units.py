@@ -288,6 +288,25 @@ def test_without_a_confluence_the_iliac_side_is_where_the_trunk_goes_not_the_low
         assert _dice(truth, labels, name) >= 0.8, (name, notes)
 
 
+def test_the_internal_iliac_stub_past_the_uterine_vein_is_internal_iliac():
+    # the internal iliac vein ends 9 mm past where the uterine vein leaves it: too short a
+    # stub for a branch of its own, it is still the (wider) internal iliac vein
+    iiv = [([(41, 61, -112), (45, 45, -80), (45, 20, -45)], 5.5, {})]
+    truth, labels, notes, _, _ = _named_anatomy(replace={"internal_iliac_vein_left": iiv})
+    for name in ("internal_iliac_vein_left", "uterine_vein_left"):
+        assert _dice(truth, labels, name) >= 0.9, (name, notes)
+
+
+def test_where_the_internal_iliac_vein_turns_into_the_uterine_vein_the_calibre_drop_divides_them():
+    # the internal iliac vein's end runs down and a little forward, then the uterine vein
+    # (r 3 mm) leaves from its very end: no stub; the most posterior point is not the end
+    iiv = [([(41, 58, -124), (42, 65, -110), (45, 45, -80), (45, 20, -45)], 5.5, {})]
+    ut = [([(15, 10, -112), (30, 30, -120), (41, 58, -124)], 3.0, {})]
+    truth, labels, notes, _, _ = _named_anatomy(replace={"internal_iliac_vein_left": iiv, "uterine_vein_left": ut})
+    for name in ("internal_iliac_vein_left", "uterine_vein_left"):
+        assert _dice(truth, labels, name) >= 0.9, (name, notes)
+
+
 def _chain_tree(radii_mm, step_mm=1.0):
     """A straight skeleton along -z, one node per ``step_mm``, radii given per node."""
     n = len(radii_mm)

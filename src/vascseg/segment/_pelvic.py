@@ -37,6 +37,29 @@ UTERINE_FORWARD_MM = 10.0
 """A path turning forward (anterior) by at least this much after its most posterior point
 is no longer the internal iliac vein: the internal iliac vein runs back into the pelvis."""
 
+CALIBRE_SPAN_NODES = 2
+"""Radius along a path is the median over this many skeleton nodes either side."""
+
+
+def _calibre_step(t: Tree, head: list[int], tail: list[int]) -> int:
+    """How many nodes of ``tail`` (a narrower vein continuing ``head``) still have
+    ``head``'s calibre: up to where the (locally median) radius falls below half-way
+    between the two veins' calibres. A uterine vein joining near the internal iliac vein's
+    end leaves no stub: the skeleton runs down the internal iliac vein and turns forward
+    into the uterine vein, and the turn itself lies in the wider vein."""
+    if len(tail) < 2 * CALIBRE_SPAN_NODES + 1:
+        return 0
+    d = t.dist[head]
+    r_head = float(np.median(t.radius[np.asarray(head)[d >= d[-1] - 2 * UTERINE_MIN_MM]]))
+    r = t.radius[tail]
+    r_tail = float(np.median(r))
+    if r_tail >= r_head:
+        return 0
+    n = CALIBRE_SPAN_NODES
+    local = np.array([np.median(r[max(i - n, 0):i + n + 1]) for i in range(len(r))])
+    narrow = np.nonzero(local < 0.5 * (r_head + r_tail))[0]
+    return int(narrow[0]) if len(narrow) else 0
+
 
 def iliac_division(t: Tree, head: int) -> tuple[list[int], int, int] | None:
     """Where a common iliac vein divides: (its nodes, external iliac child, internal iliac
@@ -104,6 +127,7 @@ def name_internal(t: Tree, c: int, side: str, midline_x: float,
     m = int(np.argmax(t.pos[iiv, 1]))
     if (t.pos[iiv[m], 1] - t.pos[iiv[-1], 1] >= UTERINE_FORWARD_MM
             and t.dist[iiv[-1]] - t.dist[iiv[m]] >= UTERINE_MIN_MM):
+        m += _calibre_step(t, iiv[:m + 1], iiv[m + 1:])
         cands.append(iiv[m + 1:])
         iiv = iiv[:m + 1]
     on_iiv = set(iiv)

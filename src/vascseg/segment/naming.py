@@ -221,12 +221,13 @@ def _node_labels(tree: Tree, names: dict[str, list[int]], organ: set[int]) -> tu
     node_label = np.zeros(n, np.uint8)
     for name, nodes in names.items():
         node_label[nodes] = LABELS[name]
+    first_of = {nodes[0]: nodes for nodes in names.values() if nodes}
     for i in np.argsort(np.where(np.isfinite(tree.dist), tree.dist, np.inf)):
         if node_label[i] == 0 and tree.parent[i] >= 0 and np.isfinite(tree.dist[i]) and i not in organ:
             p = tree.parent[i]
             # a spur of the vein's surface, not a wider blob hanging on it
             if node_label[p] and tree.sub_len[i] < MIN_BRANCH_MM and tree.radius[i] <= SPUR_WIDENING * tree.radius[p]:
-                node_label[i] = node_label[p]
+                node_label[i] = _spur_label(tree, i, p, node_label, first_of)
     named = node_label > 0
     for nodes in names.values():
         p = int(tree.parent[nodes[0]])
@@ -236,6 +237,19 @@ def _node_labels(tree: Tree, names: dict[str, list[int]], organ: set[int]) -> tu
             inside = np.linalg.norm(tree.pos[nodes] - tree.pos[p], axis=1) < JUNCTION_FRACTION * tree.radius[p]
             named[np.asarray(nodes)[inside]] = False
     return node_label, named
+
+
+def _spur_label(tree: Tree, spur: int, p: int, node_label: np.ndarray, first_of: dict[int, list[int]]) -> int:
+    """Label for an unnamed spur hanging on node ``p``: ``p``'s, except where ``p`` is the
+    first node of a named branch leaving a wider vein. There the spur is that vein's stub
+    end when its calibre is nearer the vein's than the branch's (a vein ending just past
+    where a narrower one leaves it, such as the internal iliac vein past its uterine vein)."""
+    q = int(tree.parent[p])
+    if p not in first_of or q < 0 or not node_label[q] or node_label[q] == node_label[p]:
+        return int(node_label[p])
+    r_spur = float(np.median(tree.radius[subtree(tree, spur)]))
+    r_branch = float(np.median(tree.radius[first_of[p]]))
+    return int(node_label[q]) if abs(r_spur - tree.radius[q]) < abs(r_spur - r_branch) else int(node_label[p])
 
 
 def _nearest_labels(points_mm: np.ndarray, nodes_mm: np.ndarray, node_label: np.ndarray,
