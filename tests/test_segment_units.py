@@ -485,6 +485,25 @@ def test_follow_ivc_up_separates_the_vein_from_the_liver_it_touches():
     assert (up & liver).sum() <= 0.1 * up.sum()
 
 
+def test_follow_ivc_up_starts_though_the_seed_top_holds_a_vein_joining():
+    from vascseg.segment._ivc import follow_ivc_up
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (100.0, 90.0, 90.0))
+    ivc = (Y - 45) ** 2 + (X - 40) ** 2 <= 100
+    liver = (X > 49) & (Z > 50) & ~ivc
+    values = np.where(ivc, 160.0, -100.0)
+    values[liver] = 115.0
+    img = _render(spacing, values, np.random.default_rng(6), noise=10.0)
+    # the seed's top 5 mm hold a renal vein joining beside the IVC: twice its area there
+    joining = ((Y - 45) ** 2 + (X - 22) ** 2 <= 100) & (Z >= 40) & (Z < 45)
+    seed = (ivc & (Z < 45)) | joining
+    up = follow_ivc_up(seed, img, spacing)
+    target = ivc & (Z >= 45)
+    assert (up & target).sum() >= 0.85 * target.sum()
+    assert (up & liver).sum() <= 0.1 * up.sum()
+
+
 # --------------------------------------------------------------------------- vein/artery split
 def test_split_leaves_an_unseeded_vein_tree_touching_an_artery_to_neither():
     from vascseg.segment.lumen import split_veins_arteries

@@ -31,6 +31,15 @@ MIN_CONTRAST = 25.0
 """The vein must be at least this much brighter than the tissue around it (HU)."""
 
 
+REF_SPAN_MM = 30.0
+"""...(the running reference starts as the median area over the IVC's top this many mm)."""
+
+
+def _largest(mask2d: np.ndarray) -> np.ndarray:
+    lab, n = ndi.label(mask2d)
+    return lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1) if n > 1 else mask2d
+
+
 def _disc(radius_px: int) -> np.ndarray:
     r = max(int(radius_px), 1)
     y, x = np.mgrid[-r:r + 1, -r:r + 1]
@@ -58,12 +67,12 @@ def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np
         return out
     dy, dx = float(spacing_mm[1]), float(spacing_mm[2])
     k = int(ks.max())
-    prev = ivc[k].copy()
-    lab, n = ndi.label(prev)
-    if n > 1:  # the largest piece of the top cross-section
-        prev = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1)
+    prev = _largest(ivc[k])  # the largest piece of the top cross-section
     level = float(np.median(image[k][prev]))
-    ref_area = float(prev.sum())
+    # the reference area is the IVC's over its top REF_SPAN_MM, not the top slice's alone
+    # (where the liver's tip or a renal vein merges with it)
+    top = ks[ks >= k - max(int(round(REF_SPAN_MM / float(spacing_mm[0]))), 1)]
+    ref_area = float(np.median([_largest(ivc[kk]).sum() for kk in top]))
     yy, xx = np.mgrid[0:ivc.shape[1], 0:ivc.shape[2]]
     limit = image.shape[0] if max_slices is None else min(image.shape[0], k + 1 + max_slices)
     for kk in range(k + 1, limit):
