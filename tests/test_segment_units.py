@@ -467,6 +467,33 @@ def test_bridge_joins_stumps_through_an_occluded_stretch_only(between, max_bridg
         assert not interior.any()
 
 
+def test_bridge_measures_a_crescent_stump_by_the_vein_it_wraps():
+    # a cord fills a vein (r 6 mm) from z 30 to 50 mm and goes on, eccentric (r 5 mm),
+    # to the end: the far stump's lumen is only a crescent around it, a voxel or so thick.
+    # Its radius is the vein's (the stump's interior: crescent and cord), not the crescent's.
+    from vascseg.segment._bridge import bridge_pieces
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (100.0, 45.0, 45.0))
+    vein = (Y - 22.5) ** 2 + (X - 22.5) ** 2 <= 36
+    cord = vein & (Z >= 30) & (((Y - 22.5) ** 2 + (X - 23.5) ** 2 <= 25) | (Z <= 50))
+    lower = vein & (Z < 30)
+    crescent = vein & (Z > 50) & ~cord
+    values = np.full(vein.shape, -100.0)
+    values[vein] = 180.0
+    values[cord] = 50.0
+    img = _render(spacing, values, np.random.default_rng(5), noise=5.0)
+    hypo = (img >= -10) & (img < 110)
+    kw = dict(max_bridge_mm=120.0, max_radius_mm=12.0, image=img, lumen_level=180.0, lumen_min=120.0)
+    j, interior, _ = bridge_pieces(lower, crescent, hypo, spacing, stump_interior=vein & (Z > 50), **kw)
+    assert j.any()
+    occluded = cord & (Z <= 50)
+    assert (interior & occluded).sum() >= 0.6 * occluded.sum()
+    # measured by its lumen alone, the crescent is too thin a stump for a 6 mm occluded tube
+    j, _, _ = bridge_pieces(lower, crescent, hypo, spacing, **kw)
+    assert not j.any()
+
+
 # --------------------------------------------------------------------------- IVC at the liver
 def test_follow_ivc_up_separates_the_vein_from_the_liver_it_touches():
     from vascseg.segment._ivc import follow_ivc_up

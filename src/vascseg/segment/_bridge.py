@@ -79,6 +79,7 @@ def _path_length_mm(path: np.ndarray, spacing: np.ndarray) -> np.ndarray:
 def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacing_mm, *,
                   max_bridge_mm: float, max_radius_mm: float, image: np.ndarray | None = None,
                   lumen_level: float | None = None, lumen_min: float = 0.0,
+                  stump_interior: np.ndarray | None = None,
                   max_rounds: int = 3) -> tuple[np.ndarray, np.ndarray, list[Bridge]]:
     """Join lumen ``pieces`` to ``tree`` through hypodense tubes.
 
@@ -94,6 +95,10 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
         Longest occluded stretch joined.
     max_radius_mm : float
         Largest vein radius expected; hypodense tissue thicker than this is not a vein.
+    stump_interior : (Z, Y, X) bool, optional
+        The stumps' vein interior (lumen and the tissue in its concavities): a stump's
+        radius is measured in it. The lumen of a stump holding the start of a cord is a
+        crescent, far thinner than the vein the cord fills.
 
     Returns
     -------
@@ -127,9 +132,20 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
         candidates = [i for i, m in zip(candidates, top, strict=True) if lo <= m <= hi]
     if not candidates:
         return joined, interior, bridges
-    piece_r = edt_mm(pieces, sp)
-    radius_of = {i: float(np.percentile(piece_r[box][m], 90))
-                 for i, (box, m) in zip(candidates, map(own, candidates), strict=True)}
+    if stump_interior is None:
+        piece_r = edt_mm(pieces, sp)
+        radius_of = {i: float(np.percentile(piece_r[box][m], 90))
+                     for i, (box, m) in zip(candidates, map(own, candidates), strict=True)}
+    else:
+        # the stump's interior in the piece's box: the crescent lies at the wall, so its
+        # own voxels are near the interior's edge; the interior's thickness is the vein's
+        whole = pieces | stump_interior
+        piece_r = edt_mm(whole, sp)
+        comp, _ = ndi.label(whole, structure=full)
+        radius_of = {}
+        for i, (box, m) in zip(candidates, map(own, candidates), strict=True):
+            mine = np.isin(comp[box], np.unique(comp[box][m]))
+            radius_of[i] = float(np.percentile(piece_r[box][mine], 90))
     thick = edt_mm(hypo, sp)
     tube = hypo & (thick >= MIN_TUBE_RADIUS_MM) & (thick <= max_radius_mm)
     lumen = tree | pieces

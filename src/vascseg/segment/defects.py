@@ -167,7 +167,7 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
         t_level = float(np.percentile(img[lum & tree], 75)) if (lum & tree).any() else None
         joined, bridged, _ = bridge_pieces(tree, lum & ~tree, soft, sp, max_bridge_mm=max_bridge_mm,
                                            max_radius_mm=radius_mm, image=img, lumen_level=t_level,
-                                           lumen_min=lumen_min)
+                                           lumen_min=lumen_min, stump_interior=base)
         if joined.any():
             tree = holding(base | closed | bridged, seed | joined)
     else:
