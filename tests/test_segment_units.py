@@ -467,6 +467,23 @@ def test_bridge_joins_stumps_through_an_occluded_stretch_only(between, max_bridg
         assert not interior.any()
 
 
+@pytest.mark.parametrize("between, tissue_max, joined", [(50.0, 87.5, True), (100.0, None, True),
+                                                          (100.0, 87.5, False)])
+def test_bridge_is_not_made_of_tissue_as_bright_as_an_organ(between, tissue_max, joined):
+    # a stretch of 100 HU (CT liver is 100-120 HU: inside the hypodense window, whose top is
+    # the lumen threshold) is no cord when the tissue may be at most half-way between the
+    # defect level and the lumen threshold
+    from vascseg.segment._bridge import bridge_pieces
+
+    spacing = (2.0, 1.0, 1.0)
+    img, lower, upper, _ = _occlusion_scene(between, spacing)
+    hypo = (img >= -10) & (img < 120)
+    j, interior, _ = bridge_pieces(upper, lower, hypo, spacing, max_bridge_mm=120.0, max_radius_mm=12.0,
+                                   image=img, lumen_level=180.0, lumen_min=120.0, tissue_max=tissue_max)
+    assert bool(j.any()) is joined
+    assert bool(interior.any()) is joined
+
+
 def test_bridge_measures_a_crescent_stump_by_the_vein_it_wraps():
     # a cord fills a vein (r 6 mm) from z 30 to 50 mm and goes on, eccentric (r 5 mm),
     # to the end: the far stump's lumen is only a crescent around it, a voxel or so thick.

@@ -79,7 +79,7 @@ def _path_length_mm(path: np.ndarray, spacing: np.ndarray) -> np.ndarray:
 def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacing_mm, *,
                   max_bridge_mm: float, max_radius_mm: float, image: np.ndarray | None = None,
                   lumen_level: float | None = None, lumen_min: float = 0.0,
-                  stump_interior: np.ndarray | None = None,
+                  stump_interior: np.ndarray | None = None, tissue_max: float | None = None,
                   max_rounds: int = 3) -> tuple[np.ndarray, np.ndarray, list[Bridge]]:
     """Join lumen ``pieces`` to ``tree`` through hypodense tubes.
 
@@ -99,6 +99,10 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
         The stumps' vein interior (lumen and the tissue in its concavities): a stump's
         radius is measured in it. The lumen of a stump holding the start of a cord is a
         crescent, far thinner than the vein the cord fills.
+    tissue_max : float, optional
+        A bridge's tissue (median of ``image`` along its path in hypodense tubes) is no
+        brighter than this: an organ's parenchyma (the liver, enhancing to just under the
+        lumen threshold on CT) is not a cord.
 
     Returns
     -------
@@ -186,7 +190,10 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
                 idx = np.flatnonzero(out)
                 seg = path[idx[0]: idx[-1] + 1]
                 length = float(_path_length_mm(seg, sp)[-1])
-                inside = tube[tuple(seg.T)].mean()
+                on_tube = tube[tuple(seg.T)]
+                inside = on_tube.mean()
+                too_bright = (tissue_max is not None and image is not None and on_tube.any()
+                              and float(np.median(image[tuple(seg[on_tube].T)])) > tissue_max)
                 r = float(np.median(thick[tuple(seg.T)]))
                 rp = radius_of[i]
                 mark = np.zeros_like(tree)
@@ -195,7 +202,7 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
                     if sizes[i] < CONTACT_MIN_ML:
                         continue
                     near = mark  # a partial-volume gap (stenosis, contact): no tube to check
-                elif (length > max_bridge_mm or inside < MIN_INSIDE_FRACTION
+                elif (length > max_bridge_mm or inside < MIN_INSIDE_FRACTION or too_bright
                         or not RADIUS_RATIO[0] * rp <= r <= RADIUS_RATIO[1] * rp + 1.0):
                     continue
                 else:

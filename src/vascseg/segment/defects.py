@@ -163,11 +163,12 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     closed = env_all[sl]
     seed = ivc_seed[sl]
     tree = holding(base | closed, seed)
+    top_median = 0.5 * (d_level + lumen_min)
     if max_bridge_mm > 0:
         t_level = float(np.percentile(img[lum & tree], 75)) if (lum & tree).any() else None
         joined, bridged, _ = bridge_pieces(tree, lum & ~tree, soft, sp, max_bridge_mm=max_bridge_mm,
                                            max_radius_mm=radius_mm, image=img, lumen_level=t_level,
-                                           lumen_min=lumen_min, stump_interior=base)
+                                           lumen_min=lumen_min, stump_interior=base, tissue_max=top_median)
         if joined.any():
             tree = holding(base | closed | bridged, seed | joined)
     else:
@@ -176,7 +177,6 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     lum = lum & tree
     if (base & ~lum).any():
         lum = split_edge(lum, base & ~lum, img, mid)
-    top_median = 0.5 * (d_level + lumen_min)
     base &= ~bright_pieces(base & ~lum, img, top_median)
     base |= bridged & tree
     links = connectors(tree & closed & ~base, base)
