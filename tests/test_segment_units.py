@@ -548,6 +548,33 @@ def test_follow_ivc_up_starts_though_the_seed_top_holds_a_vein_joining():
     assert (up & liver).sum() <= 0.1 * up.sum()
 
 
+@pytest.mark.parametrize("filling", ["occluded", "open", "partial"])
+def test_follow_occluded_ivc_up_only_where_a_cord_fills_it(filling):
+    from vascseg.segment._ivc import follow_ivc_up, follow_occluded_ivc_up
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (120.0, 90.0, 90.0))
+    ivc = (Y - 45) ** 2 + (X - 40) ** 2 <= 100
+    stretch = ivc & (Z >= 45) & (Z < 85)
+    values = np.where(ivc, 170.0, -100.0)
+    if filling == "occluded":
+        values[stretch] = 50.0
+    elif filling == "partial":  # an eccentric cord, r 7 mm: the lumen is a crescent around it
+        values[stretch & ((Y - 45) ** 2 + (X - 43) ** 2 <= 49)] = 50.0
+    img = _render(spacing, values, np.random.default_rng(7), noise=10.0)
+    seed = ivc & (Z < 45)
+    occ = follow_occluded_ivc_up(seed, img, spacing, window=(-10.0, 87.5))
+    if filling != "occluded":
+        assert not occ.any()
+        return
+    assert (occ & stretch).sum() >= 0.85 * stretch.sum()
+    assert (occ & ~ivc).sum() <= 0.05 * occ.sum()
+    # the lumen above the occlusion is followed from its top, at the lumen's level
+    up = follow_ivc_up(occ, img, spacing, min_level=120.0, level=170.0)
+    target = ivc & (Z >= 85)
+    assert (up & target).sum() >= 0.85 * target.sum()
+
+
 # --------------------------------------------------------------------------- vein/artery split
 def test_split_leaves_an_unseeded_vein_tree_touching_an_artery_to_neither():
     from vascseg.segment.lumen import split_veins_arteries

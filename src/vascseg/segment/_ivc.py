@@ -40,6 +40,13 @@ def _largest(mask2d: np.ndarray) -> np.ndarray:
     return lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1) if n > 1 else mask2d
 
 
+def _reference_area(ivc: np.ndarray, ks: np.ndarray, dz: float) -> float:
+    """The IVC's cross-section area (voxels) over its top REF_SPAN_MM, not the top slice's
+    alone (where the liver's tip or a renal vein merges with it)."""
+    top = ks[ks >= ks.max() - max(int(round(REF_SPAN_MM / dz)), 1)]
+    return float(np.median([_largest(ivc[kk]).sum() for kk in top]))
+
+
 def _disc(radius_px: int) -> np.ndarray:
     r = max(int(radius_px), 1)
     y, x = np.mgrid[-r:r + 1, -r:r + 1]
@@ -47,7 +54,8 @@ def _disc(radius_px: int) -> np.ndarray:
 
 
 def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np.ndarray | None = None,
-                  min_level: float = -np.inf, max_slices: int | None = None) -> np.ndarray:
+                  min_level: float = -np.inf, max_slices: int | None = None,
+                  level: float | None = None) -> np.ndarray:
     """Cross-sections of the IVC above the top of ``ivc`` (bool mask, same shape).
 
     Parameters
@@ -60,6 +68,9 @@ def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np
         Voxels the IVC may take (not arteries, not bone).
     min_level : float
         The lumen threshold: in fat the half-way level would take a filling defect in.
+    level : float, optional
+        The lumen's level (default: the median of the top cross-section, which must then
+        be lumen).
     """
     out = np.zeros_like(ivc)
     ks = np.flatnonzero(ivc.any(axis=(1, 2)))
@@ -68,11 +79,8 @@ def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np
     dy, dx = float(spacing_mm[1]), float(spacing_mm[2])
     k = int(ks.max())
     prev = _largest(ivc[k])  # the largest piece of the top cross-section
-    level = float(np.median(image[k][prev]))
-    # the reference area is the IVC's over its top REF_SPAN_MM, not the top slice's alone
-    # (where the liver's tip or a renal vein merges with it)
-    top = ks[ks >= k - max(int(round(REF_SPAN_MM / float(spacing_mm[0]))), 1)]
-    ref_area = float(np.median([_largest(ivc[kk]).sum() for kk in top]))
+    level = float(np.median(image[k][prev])) if level is None else float(level)
+    ref_area = _reference_area(ivc, ks, float(spacing_mm[0]))
     yy, xx = np.mgrid[0:ivc.shape[1], 0:ivc.shape[2]]
     limit = image.shape[0] if max_slices is None else min(image.shape[0], k + 1 + max_slices)
     for kk in range(k + 1, limit):
@@ -102,4 +110,53 @@ def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np
         level = 0.5 * level + 0.5 * float(np.median(image[kk][cur]))
         ref_area = 0.8 * ref_area + 0.2 * float(cur.sum())
         prev = cur
+    return out
+
+
+OCCLUDED_MIN_MM = 10.0
+"""A run of cord-filled IVC cross-sections counts from this length up (shorter: partial
+volume where the IVC's top ends)."""
+
+
+def follow_occluded_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, window: tuple[float, float],
+                           allowed: np.ndarray | None = None) -> np.ndarray:
+    """Cross-sections of the IVC filled by a cord, directly above the top of ``ivc``.
+
+    Where a cord fills the IVC (complete occlusion), the enhanced IVC stops; above it the
+    vein goes on as a disc of cord intensity (``window``, pseudo-HU) in the fat. Slice by
+    slice upwards, the IVC is the region of that intensity inside a disc around the last
+    cross-section, overlapping it and of about the IVC's area (:data:`AREA_RANGE` of its
+    area below). Empty when the slice above the IVC's top is no such disc (the lumen goes
+    on, the IVC enters the liver, a partial defect) or the run is shorter than
+    :data:`OCCLUDED_MIN_MM`. Arrays are (z, y, x), axial.
+    """
+    out = np.zeros_like(ivc)
+    ks = np.flatnonzero(ivc.any(axis=(1, 2)))
+    if not len(ks):
+        return out
+    dy, dx = float(spacing_mm[1]), float(spacing_mm[2])
+    k = int(ks.max())
+    prev = _largest(ivc[k])
+    ref_area = _reference_area(ivc, ks, float(spacing_mm[0]))
+    r_mm = np.sqrt(ref_area * dy * dx / np.pi)
+    yy, xx = np.mgrid[0:ivc.shape[1], 0:ivc.shape[2]]
+    last = k
+    for kk in range(k + 1, image.shape[0]):
+        cy, cx = np.argwhere(prev).mean(axis=0)
+        win = ((yy - cy) * dy) ** 2 + ((xx - cx) * dx) ** 2 <= (r_mm + SEARCH_MARGIN_MM) ** 2
+        cand = (image[kk] >= window[0]) & (image[kk] < window[1]) & win
+        if allowed is not None:
+            cand &= allowed[kk]
+        lab, n = ndi.label(ndi.binary_opening(cand, _disc(1)))
+        hits = np.bincount(lab[prev], minlength=n + 1)
+        hits[0] = 0
+        if n == 0 or hits.max() == 0:
+            break
+        cur = lab == int(np.argmax(hits))
+        if not AREA_RANGE[0] * ref_area <= cur.sum() <= AREA_RANGE[1] * ref_area:
+            break
+        out[kk] = cur
+        prev, last = cur, kk
+    if (last - k) * float(spacing_mm[0]) < OCCLUDED_MIN_MM:
+        out[:] = False
     return out

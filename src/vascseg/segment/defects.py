@@ -29,7 +29,7 @@ from ._interior import (
     pockets,
     split_edge,
 )
-from ._ivc import follow_ivc_up
+from ._ivc import follow_ivc_up, follow_occluded_ivc_up
 from ._tubes import fill_tubes, vote_centres
 
 
@@ -129,19 +129,24 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     sp = np.asarray(spacing_mm, float)
     if not lumen.any():
         return lumen.copy(), lumen.copy()
-    # the IVC's top, lost where it runs against the liver
+    # the IVC's top, lost where it runs against the liver; first, a stretch of it filled by
+    # a cord right above the enhanced IVC found (a complete occlusion)
     lumen_min = defect_max if lumen_min is None else lumen_min
-    lumen = lumen | follow_ivc_up(ivc_seed, smooth, sp, allowed=None if avoid is None else ~avoid,
-                                  min_level=lumen_min)
+    d_level = 0.5 * (defect_min + defect_max)
+    top_median = 0.5 * (d_level + lumen_min)
+    allowed = None if avoid is None else ~avoid
+    occluded = follow_occluded_ivc_up(ivc_seed, smooth, sp, window=(defect_min, top_median), allowed=allowed)
+    seed_level = float(np.median(smooth[ivc_seed])) if occluded.any() else None
+    lumen = lumen | follow_ivc_up(occluded if occluded.any() else ivc_seed, smooth, sp, allowed=allowed,
+                                  min_level=lumen_min, level=seed_level)
     env_all = vein_envelope(lumen, smooth, sp, radius_mm=radius_mm, defect_min=defect_min,
                             defect_max=defect_max, avoid=avoid)
-    sl = crop(lumen, [int(np.ceil(2 * radius_mm / s)) + 2 for s in sp])
+    sl = crop(lumen | occluded, [int(np.ceil(2 * radius_mm / s)) + 2 for s in sp])
     lum = lumen[sl]
     img = smooth[sl]
     # hypodense = between the defect floor and half-way from the defect level to the local
     # lumen level (organs enhancing near the lumen level are not defects)
     level, weight = lumen_level_map(lum, img, sp)
-    d_level = 0.5 * (defect_min + defect_max)
     mid = np.where(weight > 0.05, 0.5 * (level + d_level), defect_max)
     hypo = (img >= defect_min) & (img < np.minimum(mid, lumen_min))
     soft = hypo & (img < defect_max)
@@ -160,10 +165,10 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     if ct_like:
         # pockets are bounded by darker fat (not on T1 MR)
         base |= pockets(soft & ~lum, lum, sp, max_extent_mm=POCKET_EXTENT_MM, min_contact=POCKET_CONTACT)
+    base |= occluded[sl]
     closed = env_all[sl]
     seed = ivc_seed[sl]
     tree = holding(base | closed, seed)
-    top_median = 0.5 * (d_level + lumen_min)
     if max_bridge_mm > 0:
         t_level = float(np.percentile(img[lum & tree], 75)) if (lum & tree).any() else None
         joined, bridged, _ = bridge_pieces(tree, lum & ~tree, soft, sp, max_bridge_mm=max_bridge_mm,
