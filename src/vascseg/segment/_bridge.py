@@ -56,7 +56,8 @@ close are artery fragments cut off by the vein/artery split more often than vein
 
 RADIUS_RATIO = (0.5, 1.6)
 """The occluded tube's radius (median along the bridge) lies within these fractions of the
-stump's lumen radius (+1 mm): thicker hypodense tissue is muscle or bowel, thinner a rim."""
+stump's radius (its lumen's +1 mm, or its interior's): thicker hypodense tissue is muscle,
+bowel or an ovary, thinner a rim."""
 
 
 @dataclass(frozen=True)
@@ -136,20 +137,22 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
         candidates = [i for i, m in zip(candidates, top, strict=True) if lo <= m <= hi]
     if not candidates:
         return joined, interior, bridges
-    if stump_interior is None:
-        piece_r = edt_mm(pieces, sp)
-        radius_of = {i: float(np.percentile(piece_r[box][m], 90))
-                     for i, (box, m) in zip(candidates, map(own, candidates), strict=True)}
-    else:
-        # the stump's interior in the piece's box: the crescent lies at the wall, so its
-        # own voxels are near the interior's edge; the interior's thickness is the vein's
+    # a stump's lumen radius (+1 mm: it comes short of the vein's by its partial-volume edge)
+    # bounds the occluded tube's; so does, with no allowance, the radius of the stump's
+    # interior (lumen and cord) where that is wider
+    piece_r = edt_mm(pieces, sp)
+    radius_of = {i: float(np.percentile(piece_r[box][m], 90))
+                 for i, (box, m) in zip(candidates, map(own, candidates), strict=True)}
+    widest = {i: RADIUS_RATIO[1] * r + 1.0 for i, r in radius_of.items()}
+    if stump_interior is not None:
+        # the stump's interior in the piece's box: a crescent lies at the wall, so its own
+        # voxels are near the interior's edge; the interior's thickness is the vein's
         whole = pieces | stump_interior
-        piece_r = edt_mm(whole, sp)
+        whole_r = edt_mm(whole, sp)
         comp, _ = ndi.label(whole, structure=full)
-        radius_of = {}
         for i, (box, m) in zip(candidates, map(own, candidates), strict=True):
             mine = np.isin(comp[box], np.unique(comp[box][m]))
-            radius_of[i] = float(np.percentile(piece_r[box][mine], 90))
+            widest[i] = max(widest[i], RADIUS_RATIO[1] * float(np.percentile(whole_r[box][mine], 90)))
     thick = edt_mm(hypo, sp)
     tube = hypo & (thick >= MIN_TUBE_RADIUS_MM) & (thick <= max_radius_mm)
     lumen = tree | pieces
@@ -203,7 +206,7 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
                         continue
                     near = mark  # a partial-volume gap (stenosis, contact): no tube to check
                 elif (length > max_bridge_mm or inside < MIN_INSIDE_FRACTION or too_bright
-                        or not RADIUS_RATIO[0] * rp <= r <= RADIUS_RATIO[1] * rp + 1.0):
+                        or not RADIUS_RATIO[0] * rp <= r <= widest[i]):
                     continue
                 else:
                     near = (within_mm(mark, r, sp) & hypo) | mark  # the path itself keeps it connected
