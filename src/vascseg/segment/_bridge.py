@@ -139,18 +139,20 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
         return joined, interior, bridges
     # a stump's lumen radius (+1 mm: it comes short of the vein's by its partial-volume edge)
     # bounds the occluded tube's; so does, with no allowance, the radius of the stump's
-    # interior (lumen and cord) where that is wider
+    # interior (lumen and cord) where that is wider. A crescent lies at the wall, so its own
+    # voxels are near the interior's edge: the interior is measured over its component.
     piece_r = edt_mm(pieces, sp)
-    radius_of = {i: float(np.percentile(piece_r[box][m], 90))
-                 for i, (box, m) in zip(candidates, map(own, candidates), strict=True)}
-    widest = {i: RADIUS_RATIO[1] * r + 1.0 for i, r in radius_of.items()}
     if stump_interior is not None:
-        # the stump's interior in the piece's box: a crescent lies at the wall, so its own
-        # voxels are near the interior's edge; the interior's thickness is the vein's
         whole = pieces | stump_interior
         whole_r = edt_mm(whole, sp)
         comp, _ = ndi.label(whole, structure=full)
-        for i, (box, m) in zip(candidates, map(own, candidates), strict=True):
+    radius_of: dict[int, float] = {}
+    widest: dict[int, float] = {}
+    for i in candidates:
+        box, m = own(i)
+        radius_of[i] = float(np.percentile(piece_r[box][m], 90))
+        widest[i] = RADIUS_RATIO[1] * radius_of[i] + 1.0
+        if stump_interior is not None:
             mine = np.isin(comp[box], np.unique(comp[box][m]))
             widest[i] = max(widest[i], RADIUS_RATIO[1] * float(np.percentile(whole_r[box][mine], 90)))
     thick = edt_mm(hypo, sp)

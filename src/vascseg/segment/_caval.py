@@ -28,6 +28,7 @@ from ._skeleton import (
     leaves,
     path_to,
     side_branches,
+    smooth_radius,
     subtree,
     wide_path,
 )
@@ -351,7 +352,7 @@ def until_widening(t: Tree, path: list[int]) -> list[int]:
     if not np.isfinite(ref):
         return path
     d = t.dist[path]
-    smooth = _smooth_radius(t, path)
+    smooth = smooth_radius(t, path, WIDENING_SPAN_MM)
     start = int(np.searchsorted(d - d[0], t.radius[p]))  # beyond the parent's lumen
     cut = (smooth[start:] > WIDENING_MAX * ref) | (t.radius[path][start:] < ORGAN_NECK_FRACTION * ref)
     first = np.nonzero(cut)[0]
@@ -374,7 +375,7 @@ def cranial_ivc(t: Tree, root: int, min_calibre_mm: float) -> list[int]:
         up = wide_path(t, c, heading=-CAUDAL, heading_min=CRANIAL_MIN)
         if direction(t, root, up)[2] < CRANIAL_MIN:
             continue
-        wide = _smooth_radius(t, up) >= min_calibre_mm
+        wide = smooth_radius(t, up, WIDENING_SPAN_MM) >= min_calibre_mm
         if not wide.any():
             continue
         first = int(np.argmax(wide))
@@ -384,15 +385,6 @@ def cranial_ivc(t: Tree, root: int, min_calibre_mm: float) -> list[int]:
         if rise >= CRANIAL_REACH_MM and (best is None or rise > best[0]):
             best = (rise, up[: top + 1])
     return [] if best is None else best[1]
-
-
-def _smooth_radius(t: Tree, path: list[int]) -> np.ndarray:
-    """Median radius along ``path`` over :data:`WIDENING_SPAN_MM` around each node."""
-    d = t.dist[path]
-    r = t.radius[path]
-    lo = np.searchsorted(d, d - WIDENING_SPAN_MM / 2)
-    hi = np.searchsorted(d, d + WIDENING_SPAN_MM / 2, side="right")
-    return np.array([np.median(r[a:b]) for a, b in zip(lo, hi, strict=True)])
 
 
 def climb_ivc(pos, radius, graph, seed_nodes, start: int) -> int:

@@ -32,7 +32,7 @@ MIN_CONTRAST = 25.0
 
 
 REF_SPAN_MM = 30.0
-"""...(the running reference starts as the median area over the IVC's top this many mm)."""
+"""The running reference area starts as the median area over the IVC's top this many mm."""
 
 
 def _largest(mask2d: np.ndarray) -> np.ndarray:
@@ -51,6 +51,29 @@ def _disc(radius_px: int) -> np.ndarray:
     r = max(int(radius_px), 1)
     y, x = np.mgrid[-r:r + 1, -r:r + 1]
     return y * y + x * x <= r * r
+
+
+def _top(ivc: np.ndarray, dz: float) -> tuple[int, np.ndarray, float] | None:
+    """(top slice, its largest piece, reference area in voxels) of ``ivc``; None if empty."""
+    ks = np.flatnonzero(ivc.any(axis=(1, 2)))
+    if not len(ks):
+        return None
+    k = int(ks.max())
+    return k, _largest(ivc[k]), _reference_area(ivc, ks, dz)
+
+
+def _next_section(cand: np.ndarray, prev: np.ndarray, ref_area: float) -> np.ndarray | None:
+    """The piece of ``cand`` (opened by a 1-pixel disc) overlapping ``prev`` most, if its
+    area is within :data:`AREA_RANGE` of ``ref_area``; else None (the IVC stops here)."""
+    lab, n = ndi.label(ndi.binary_opening(cand, _disc(1)))
+    if n == 0:
+        return None
+    hits = np.bincount(lab[prev], minlength=n + 1)
+    hits[0] = 0
+    if hits.max() == 0:
+        return None
+    cur = lab == int(np.argmax(hits))
+    return cur if AREA_RANGE[0] * ref_area <= cur.sum() <= AREA_RANGE[1] * ref_area else None
 
 
 def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np.ndarray | None = None,
@@ -73,14 +96,12 @@ def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np
         be lumen).
     """
     out = np.zeros_like(ivc)
-    ks = np.flatnonzero(ivc.any(axis=(1, 2)))
-    if not len(ks):
+    top = _top(ivc, float(spacing_mm[0]))
+    if top is None:
         return out
+    k, prev, ref_area = top  # from the largest piece of the top cross-section
     dy, dx = float(spacing_mm[1]), float(spacing_mm[2])
-    k = int(ks.max())
-    prev = _largest(ivc[k])  # the largest piece of the top cross-section
     level = float(np.median(image[k][prev])) if level is None else float(level)
-    ref_area = _reference_area(ivc, ks, float(spacing_mm[0]))
     yy, xx = np.mgrid[0:ivc.shape[1], 0:ivc.shape[2]]
     limit = image.shape[0] if max_slices is None else min(image.shape[0], k + 1 + max_slices)
     for kk in range(k + 1, limit):
@@ -95,16 +116,8 @@ def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np
         cand = (image[kk] >= max(0.5 * (level + bg), min_level)) & win
         if allowed is not None:
             cand &= allowed[kk]
-        cand = ndi.binary_opening(cand, _disc(1))
-        lab, n = ndi.label(cand)
-        if n == 0:
-            break
-        hits = np.bincount(lab[prev], minlength=n + 1)
-        hits[0] = 0
-        if hits.max() == 0:
-            break
-        cur = lab == int(np.argmax(hits))
-        if not AREA_RANGE[0] * ref_area <= cur.sum() <= AREA_RANGE[1] * ref_area:
+        cur = _next_section(cand, prev, ref_area)
+        if cur is None:
             break  # a branch joins, the liver leaks in, or a filling defect narrows the lumen
         out[kk] = cur
         level = 0.5 * level + 0.5 * float(np.median(image[kk][cur]))
@@ -131,13 +144,11 @@ def follow_occluded_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, wi
     :data:`OCCLUDED_MIN_MM`. Arrays are (z, y, x), axial.
     """
     out = np.zeros_like(ivc)
-    ks = np.flatnonzero(ivc.any(axis=(1, 2)))
-    if not len(ks):
+    top = _top(ivc, float(spacing_mm[0]))
+    if top is None:
         return out
+    k, prev, ref_area = top
     dy, dx = float(spacing_mm[1]), float(spacing_mm[2])
-    k = int(ks.max())
-    prev = _largest(ivc[k])
-    ref_area = _reference_area(ivc, ks, float(spacing_mm[0]))
     r_mm = np.sqrt(ref_area * dy * dx / np.pi)
     yy, xx = np.mgrid[0:ivc.shape[1], 0:ivc.shape[2]]
     last = k
@@ -147,13 +158,8 @@ def follow_occluded_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, wi
         cand = (image[kk] >= window[0]) & (image[kk] < window[1]) & win
         if allowed is not None:
             cand &= allowed[kk]
-        lab, n = ndi.label(ndi.binary_opening(cand, _disc(1)))
-        hits = np.bincount(lab[prev], minlength=n + 1)
-        hits[0] = 0
-        if n == 0 or hits.max() == 0:
-            break
-        cur = lab == int(np.argmax(hits))
-        if not AREA_RANGE[0] * ref_area <= cur.sum() <= AREA_RANGE[1] * ref_area:
+        cur = _next_section(cand, prev, ref_area)
+        if cur is None:
             break
         out[kk] = cur
         prev, last = cur, kk

@@ -239,3 +239,12 @@ def calibre(t: Tree, origin: int, path: list[int], span_mm: float = CALIBRE_SPAN
             m = float(np.median(t.radius[nodes[pick]]))
             best = m if not np.isfinite(best) or m > best else best
     return best
+
+
+def smooth_radius(t: Tree, path: list[int], span_mm: float) -> np.ndarray:
+    """Median radius (mm) along ``path`` over ``span_mm`` of skeleton length around each node."""
+    d = t.dist[path]
+    r = t.radius[path]
+    lo = np.searchsorted(d, d - span_mm / 2)
+    hi = np.searchsorted(d, d + span_mm / 2, side="right")
+    return np.array([np.median(r[a:b]) for a, b in zip(lo, hi, strict=True)])

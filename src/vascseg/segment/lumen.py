@@ -239,12 +239,12 @@ def find_big_vessels(vessels: np.ndarray, volume: Volume, body: np.ndarray,
     # unbroken ones hold no IVC/aorta pair (a cord filling the IVC below the renal veins
     # leaves only its short stretch above them round)
     first = None
-    for gap in (2, max(2, int(np.ceil(TRACK_GAP_MM / dz)))):
+    for gap in (2, max(2, int(np.ceil(TRACK_GAP_MM / dz)))):  # slices: 2 as ever, then the gap in mm
         seeds = _pair_from_tracks(_link_tracks(blobs, volume, gap), vessels, volume, body, bone,
                                   min_length_mm, r_min_mm, r_max_mm)
         if seeds.ivc is not None and seeds.aorta is not None:
             return seeds
-        first = first or seeds
+        first = seeds if first is None else first
     return first
 
 
