@@ -22,6 +22,7 @@ from ._skeleton import (
     lowest_path,
     path_to,
     side_branches,
+    smooth_radius,
     subtree,
     wide_path,
 )
@@ -37,27 +38,25 @@ UTERINE_FORWARD_MM = 10.0
 """A path turning forward (anterior) by at least this much after its most posterior point
 is no longer the internal iliac vein: the internal iliac vein runs back into the pelvis."""
 
-CALIBRE_SPAN_NODES = 2
-"""Radius along a path is the median over this many skeleton nodes either side."""
+LOCAL_SPAN_MM = 8.0
+"""Where one vein turns into a narrower one, radius along the path is the median over this
+much skeleton length around each node."""
 
 
 def _calibre_step(t: Tree, head: list[int], tail: list[int]) -> int:
     """How many nodes of ``tail`` (a narrower vein continuing ``head``) still have
-    ``head``'s calibre: up to where the (locally median) radius falls below half-way
-    between the two veins' calibres. A uterine vein joining near the internal iliac vein's
-    end leaves no stub: the skeleton runs down the internal iliac vein and turns forward
-    into the uterine vein, and the turn itself lies in the wider vein."""
-    if len(tail) < 2 * CALIBRE_SPAN_NODES + 1:
+    ``head``'s calibre: up to where the local median radius (:data:`LOCAL_SPAN_MM`) falls
+    below half-way between the two veins' calibres. A uterine vein joining near the
+    internal iliac vein's end leaves no stub: the skeleton runs down the internal iliac vein
+    and turns forward into the uterine vein, and the turn itself lies in the wider vein."""
+    if t.dist[tail[-1]] - t.dist[tail[0]] < LOCAL_SPAN_MM:
         return 0
     d = t.dist[head]
     r_head = float(np.median(t.radius[np.asarray(head)[d >= d[-1] - 2 * UTERINE_MIN_MM]]))
-    r = t.radius[tail]
-    r_tail = float(np.median(r))
+    r_tail = float(np.median(t.radius[tail]))
     if r_tail >= r_head:
         return 0
-    n = CALIBRE_SPAN_NODES
-    local = np.array([np.median(r[max(i - n, 0):i + n + 1]) for i in range(len(r))])
-    narrow = np.nonzero(local < 0.5 * (r_head + r_tail))[0]
+    narrow = np.nonzero(smooth_radius(t, tail, LOCAL_SPAN_MM) < 0.5 * (r_head + r_tail))[0]
     return int(narrow[0]) if len(narrow) else 0
 
 
