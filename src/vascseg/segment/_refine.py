@@ -5,7 +5,8 @@ vein and where defects lie. Only the edges need the input grid's resolution, and
 the veins, so everything here works in the box around the coarse vein envelope:
 
 * lumen: bright voxels (the lumen thresholds) near the coarse envelope and connected to the
-  coarse lumen, grown to the half-maximum edge (:func:`vascseg.segment.lumen.grow_half_max`);
+  coarse lumen, grown to the half-maximum edge (:func:`vascseg.segment.lumen.grow_half_max`,
+  as on the working grid);
 * envelope: that lumen plus the soft-tissue voxels of the coarse envelope's non-lumen part
   (defects, concavities), interpolated trilinearly so edges are not blocky;
 * names: each voxel takes its working-grid block's name (blocks just outside the coarse
@@ -22,7 +23,7 @@ from ..anatomy import LABELS, VEIN_NAMES
 from ._grid import expand_linear, expand_nearest, fine_box
 from ._result import Detection, Segmentation
 from .defects import defects_in
-from .lumen import background_near
+from .lumen import grow_half_max
 
 BOX_MARGIN_MM = 8.0
 """Margin of the refinement box around the coarse envelope (band, smoothing and windows)."""
@@ -55,19 +56,6 @@ def _expand_mask(mask_c: np.ndarray, factors, shape) -> np.ndarray:
                for b, f, n in zip(cb, factors, shape, strict=True))
     out[fb] = expand_linear(mask_c, factors, fb) > 0.5
     return out
-
-
-def _grow_to_half_max(core: np.ndarray, smooth: np.ndarray, level: float, spacing_mm,
-                      allowed: np.ndarray, steps: int, background_below: float) -> np.ndarray:
-    """``core`` grown by up to ``steps`` voxels over voxels brighter than half way between
-    ``level`` and the local background (:func:`vascseg.segment.lumen.background_near`), as
-    :func:`vascseg.segment.lumen.grow_half_max` on the working grid."""
-    low = background_near(core, smooth, spacing_mm, steps=steps, below=background_below)
-    low += level
-    low *= 0.5
-    ok = allowed & (smooth >= low)
-    del low
-    return ndi.binary_dilation(core, ndi.generate_binary_structure(3, 1), iterations=steps, mask=ok) | core
 
 
 def refine_on_input_grid(det: Detection, volume, img: np.ndarray, factors, cfg, *,
@@ -124,8 +112,8 @@ def refine_on_input_grid(det: Detection, volume, img: np.ndarray, factors, cfg, 
             hit[0] = False
             bright = hit[lab]
         del lab
-        lumen_f = _grow_to_half_max(bright, smooth, det.lumen_level, sp, allowed, steps=max(factors),
-                                    background_below=cfg.ct_lumen_min_hu)
+        lumen_f = grow_half_max(bright, smooth, det.lumen_level, sp, steps=max(factors), allowed=allowed,
+                                background_below=cfg.ct_lumen_min_hu)
         del bright
         # the envelope's non-lumen part (defects, concavities), with one working voxel of
         # overlap into the lumen so no gap opens where the refined lumen edge moved

@@ -518,16 +518,12 @@ def grow_half_max(mask: np.ndarray, image: np.ndarray, lumen_level: float, spaci
     sl = tuple(slice(max(s.start - steps - 2, 0), min(s.stop + steps + 2, n))
                for s, n in zip(sl, out.shape, strict=True))
     m = out[sl]
-    img = image[sl]
-    low = background_near(m, img, spacing_mm, steps=steps, below=background_below)
-    ok = img >= 0.5 * (lumen_level + low)
+    low = background_near(m, image[sl], spacing_mm, steps=steps, below=background_below)
+    low += lumen_level  # in place: the refinement box on a fine grid is large
+    low *= 0.5
+    ok = image[sl] >= low
+    del low
     if allowed is not None:
         ok &= allowed[sl]
-    st = ndi.generate_binary_structure(3, 1)
-    for _ in range(steps):
-        shell = ndi.binary_dilation(m, st) & ~m & ok
-        if not shell.any():
-            break
-        m = m | shell
-    out[sl] = m
+    out[sl] = ndi.binary_dilation(m, ndi.generate_binary_structure(3, 1), iterations=steps, mask=ok) | m
     return out
