@@ -239,7 +239,8 @@ def find_big_vessels(vessels: np.ndarray, volume: Volume, body: np.ndarray,
     # unbroken ones hold no IVC/aorta pair (a cord filling the IVC below the renal veins
     # leaves only its short stretch above them round)
     first = None
-    for gap in (2, max(2, int(np.ceil(TRACK_GAP_MM / dz)))):  # slices: 2 as ever, then the gap in mm
+    # slices: 2 as ever, then the gap in mm (once only where that is 2 slices as well)
+    for gap in dict.fromkeys((2, max(2, int(np.ceil(TRACK_GAP_MM / dz))))):
         seeds = _pair_from_tracks(_link_tracks(blobs, volume, gap), vessels, volume, body, bone,
                                   min_length_mm, r_min_mm, r_max_mm)
         if seeds.ivc is not None and seeds.aorta is not None:
