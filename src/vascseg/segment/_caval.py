@@ -38,10 +38,15 @@ COMPARABLE_CALIBRE = 0.75
 wider one's calibre: the two are of like calibre, while a renal or gonadal vein is at most
 ~0.6 of the IVC it joins."""
 
-CORD_COMPARABLE_CALIBRE = 0.6
-"""When no split passes :data:`COMPARABLE_CALIBRE`, one passing this looser ratio is taken:
-a common iliac vein filled by a cord is only partly in the vein envelope, so it looks
-narrower than it is (a gonadal vein is under half an iliac vein's calibre)."""
+CORD_COMPARABLE_CALIBRE = 0.45
+CORD_OF_TRUNK = 0.4
+CORD_DIVERGENCE = 0.9
+"""When no split passes :data:`COMPARABLE_CALIBRE`, :data:`ILIAC_OF_TRUNK` and
+:data:`DIVERGENCE_MIN`, one passing these looser calibre ratios is taken if its branches part
+widely: a common iliac vein filled by a cord is only partly in the vein envelope, so it may
+read half its calibre, but it still leaves the confluence at a wide angle to the other one
+(the x components of their directions differ by 1.2-1.4), while a gonadal vein runs down
+along the IVC (they differ by ~0.6 or less)."""
 
 ILIAC_WINDOWS = 3
 """A common iliac vein's calibre is the widest median radius over this many consecutive
@@ -113,13 +118,15 @@ vein ends at the organ's surface, and what lies past a one-voxel contact (the pa
 band where kidney meets liver) is organ, not vein."""
 
 
-def find_confluence(t: Tree, trunk: list[int], comparable: float = COMPARABLE_CALIBRE) -> tuple[int, int] | None:
+def find_confluence(t: Tree, trunk: list[int], comparable: float = COMPARABLE_CALIBRE, *,
+                    of_trunk: float = ILIAC_OF_TRUNK,
+                    divergence: float = DIVERGENCE_MIN) -> tuple[int, int] | None:
     """(index on ``trunk``, side child) where the caval trunk splits into the two common
     iliac veins, or None.
 
     Candidates are trunk nodes with a substantial side branch where both branches have
-    comparable calibre, at least :data:`ILIAC_OF_TRUNK` of the trunk's above, and head
-    caudally to opposite sides. Among them the confluence is the split whose narrower
+    comparable calibre (narrower over wider >= ``comparable``), at least ``of_trunk`` of the
+    trunk's above, and head caudally to opposite sides (``divergence``). Among them the confluence is the split whose narrower
     branch is widest: a renal vein meeting a narrowed stretch of the IVC may pass the tests,
     but the common iliac veins are wider than any other tributary.
     """
@@ -137,21 +144,23 @@ def find_confluence(t: Tree, trunk: list[int], comparable: float = COMPARABLE_CA
         narrow = min(r_s, r_c)
         if not np.isfinite([r_s, r_c, r_up]).all():
             continue
-        if narrow < comparable * max(r_s, r_c) or narrow < ILIAC_OF_TRUNK * r_up:
+        if narrow < comparable * max(r_s, r_c) or narrow < of_trunk * r_up:
             continue
-        if not diverge_caudally(t, b, side, cont):
+        if not diverge_caudally(t, b, side, cont, divergence):
             continue
         if best is None or narrow > best[0]:
             best = (narrow, k, c)
     return None if best is None else (best[1], best[2])
 
 
-def diverge_caudally(t: Tree, b: int, one: list[int], other: list[int]) -> bool:
-    """Do two paths leaving node ``b`` both head caudally, to opposite sides?"""
+def diverge_caudally(t: Tree, b: int, one: list[int], other: list[int],
+                     divergence: float = DIVERGENCE_MIN) -> bool:
+    """Do two paths leaving node ``b`` both head caudally, to opposite sides (the x
+    components of their unit directions differ by at least ``divergence``)?"""
     d1, d2 = direction(t, b, one, ILIAC_DIRECTION_MM), direction(t, b, other, ILIAC_DIRECTION_MM)
     if d1[2] > -CAUDAL_MIN or d2[2] > -CAUDAL_MIN:
         return False
-    return bool(d1[0] * d2[0] < 0 and abs(d1[0] - d2[0]) >= DIVERGENCE_MIN)
+    return bool(d1[0] * d2[0] < 0 and abs(d1[0] - d2[0]) >= divergence)
 
 
 def find_stump(t: Tree, trunk: list[int]) -> tuple[int, int] | None:
@@ -208,7 +217,8 @@ def caval_end(t: Tree, trunk: list[int], midline_x: float,
     """
     split = find_confluence(t, trunk)
     if split is None:
-        split = find_confluence(t, trunk, CORD_COMPARABLE_CALIBRE)
+        split = find_confluence(t, trunk, CORD_COMPARABLE_CALIBRE, of_trunk=CORD_OF_TRUNK,
+                                divergence=CORD_DIVERGENCE)
         if split is not None:
             notes.append("iliac confluence: one common iliac vein is narrower than the other")
     if split is None:

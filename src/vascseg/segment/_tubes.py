@@ -30,7 +30,8 @@ RAY_STEP_MM = 0.5
 """Sampling step along a wall voxel's ray."""
 
 GRADIENT_SIGMA_MM = 1.0
-"""Scale of the Gaussian derivative giving each wall voxel its inward direction."""
+"""Scale of the Gaussian smoothing before the central differences that give each wall voxel
+its inward direction (:func:`gradient_mm`)."""
 
 VOTE_SIGMA_MM = 0.6
 """The vote accumulator is smoothed by this much (votes of one circle land in a few voxels)."""
@@ -83,6 +84,20 @@ def _flat(pos: np.ndarray, shape) -> np.ndarray:
     return np.ravel_multi_index(tuple(np.moveaxis(pos, -1, 0)), shape)
 
 
+def gradient_mm(image: np.ndarray, spacing_mm, sigma_mm: float = GRADIENT_SIGMA_MM) -> list[np.ndarray]:
+    """Image gradient per mm along (z, y, x): Gaussian smoothing (``sigma_mm`` on every
+    axis), then central differences divided by the voxel spacing.
+
+    A sampled Gaussian-derivative kernel narrower than a voxel (1 mm on 2.5 mm slices) reads
+    only part of a slope: its weights do not sum to the derivative of a ramp. Central
+    differences of the smoothed image do, on any spacing, so an oblique wall keeps its
+    direction.
+    """
+    sp = np.asarray(spacing_mm, float)
+    smooth = ndi.gaussian_filter(image.astype(np.float32, copy=False), sigma_mm / sp)
+    return [g.astype(np.float32, copy=False) for g in np.gradient(smooth, *sp)]
+
+
 def wall_voxels(lumen: np.ndarray, image: np.ndarray, spacing_mm, *,
                 exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Lumen edge voxels on a convex wall and their unit inward directions (mm space).
@@ -97,12 +112,7 @@ def wall_voxels(lumen: np.ndarray, image: np.ndarray, spacing_mm, *,
     vox = np.argwhere(edge)
     if not len(vox):
         return vox, np.zeros((0, 3))
-    img = image.astype(np.float32, copy=False)
-    grads = []
-    for axis in range(3):
-        order = [0, 0, 0]
-        order[axis] = 1
-        grads.append(ndi.gaussian_filter(img, GRADIENT_SIGMA_MM / sp, order=order) / np.float32(sp[axis]))
+    grads = gradient_mm(image, sp)
     hi = np.asarray(lumen.shape) - 1
 
     def sample(field, idx):
@@ -180,7 +190,12 @@ def vote_centres(lumen: np.ndarray, image: np.ndarray, spacing_mm, *, passable: 
         support = np.where(valid, count_s[flat], -1.0)
         j = np.argmax(support, axis=1)
         rows = np.arange(len(j))
-        t = ts[j]
+        # a ray samples a voxel several times: the centre is the middle of the run of
+        # samples at the peak, not its first sample (which reads the radius short)
+        after = np.arange(len(ts))[None, :] >= j[:, None]
+        run_end = np.where(after & (support < support[rows, j][:, None]), np.arange(len(ts))[None, :],
+                           len(ts)).min(axis=1)
+        t = ts[j] + 0.5 * (run_end - 1 - j) * RAY_STEP_MM
         m = mean_t[flat[rows, j]]
         radius[a:a + CHUNK] = t
         consistent[a:a + CHUNK] = (support[rows, j] > 0) & (
