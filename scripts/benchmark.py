@@ -291,7 +291,7 @@ print(json.dumps(out))
 SEGMENT_TARGET_S = 30.0
 SEGMENT_STAGES = ("normalise_intensity", "block_mean", "body_mask", "bone_mask", "vesselness", "thick_regions",
                   "within_mm", "tubular_components", "grow_half_max", "find_big_vessels", "split_veins_arteries",
-                  "vein_envelope", "label_veins", "defects_in", "refine_on_input_grid")
+                  "vein_interior", "label_veins", "defects_in", "refine_on_input_grid")
 """Functions ``segment_veins`` calls, timed in the first run (names in ``vascseg.segment``)."""
 
 

@@ -464,6 +464,34 @@ def test_tube_model_leaves_muscle_between_two_veins_alone():
     assert outside.sum() < 0.02 * muscle.sum()
 
 
+def test_crescent_links_join_a_vein_piece_through_its_crescent_only():
+    from vascseg.segment._interior import crescent_links
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (100.0, 60.0, 90.0))
+    r2 = (Y - 30) ** 2 + (X - 30) ** 2
+    tree = (r2 <= 36) & (Z >= 70)  # the vein above, connected to the IVC
+    piece = (r2 <= 36) & (Z <= 40)  # the vein below, cut off
+    # between them a cord fills the vein but for a 2 mm crescent against its wall
+    crescent = (r2 <= 36) & (r2 > 16) & (X > 33) & (Z > 40) & (Z < 70)
+    # a solid bright blob (r 8 mm, smaller than the piece) on the other side, and a big thin
+    # sheet, each touching both
+    blob = ((Y - 30) ** 2 + (X - 9) ** 2 + (Z - 50) ** 2 <= 64)
+    bar = (np.abs(Y - 30) <= 1.5) & (X > 12) & (X < 25) & (Z > 40) & (Z < 60)
+    blob_tree = (np.abs(Y - 30) <= 1.5) & (X > 12) & (X < 27) & (Z >= 70) & (Z < 76)
+    blob_piece = (np.abs(Y - 30) <= 1.5) & (X > 12) & (X < 27) & (Z > 34) & (Z <= 40)
+    blob |= bar | (np.abs(X - 13) <= 1.5) & (np.abs(Y - 30) <= 1.5) & (Z > 34) & (Z < 76)
+    sheet = (np.abs(Y - 50) <= 1.0) & (Z > 5) & (Z < 95)
+    sheet_ends = (np.abs(X - 30) <= 1.0) & (Y > 35) & (Y < 50) & ((Z > 70) & (Z < 74) | (Z > 30) & (Z < 34))
+    bright = crescent | blob | blob_tree | blob_piece | sheet | sheet_ends
+    links = crescent_links(bright & ~tree & ~piece, tree, piece, spacing, max_half_thickness_mm=3.0)
+    assert (links & crescent).sum() >= 0.9 * crescent.sum()
+    assert not (links & blob).any()
+    assert not (links & sheet).any()
+    # without the tree or without the piece there is nothing to link
+    assert not crescent_links(crescent, tree, np.zeros_like(piece), spacing, max_half_thickness_mm=3.0).any()
+
+
 def test_defects_in_keeps_a_solid_defect_and_drops_partial_volume_shells():
     from vascseg.segment.defects import defects_in
 

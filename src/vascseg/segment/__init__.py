@@ -172,7 +172,8 @@ def _detect(volume: Volume, img: np.ndarray, cfg, landmarks, prior: Prior | None
         radius = min(cfg.vessel_radius_max_mm * 0.75, 12.0)
         env, lumen = vein_interior(vessels & ~arteries, smooth, sp, ivc_seed=ivc_seed, radius_mm=radius,
                                    defect_min=d_lo, defect_max=d_hi, lumen_min=cfg.ct_lumen_min_hu,
-                                   max_bridge_mm=cfg.max_occlusion_bridge_mm, avoid=arteries)
+                                   max_bridge_mm=cfg.max_occlusion_bridge_mm, avoid=arteries,
+                                   solid=bone | organs)
         if prior_veins is not None:
             env = env | (prior_veins & ~arteries)
 

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ._distance import edt_mm as _edt_mm
+from ._distance import inside_mm, within_mm
 
 LEVEL_SIGMA_MM = 3.0
 """Scale of the local lumen level (normalised convolution of the lumen's inner voxels)."""
@@ -141,3 +142,59 @@ def connectors(fill: np.ndarray, base: np.ndarray) -> np.ndarray:
     n_touch = np.bincount(p[:, 0], minlength=nf + 1)
     keep = np.flatnonzero(n_touch >= 2)
     return np.isin(lf, keep) if len(keep) else np.zeros_like(fill)
+
+
+def crescent_links(bright: np.ndarray, tree: np.ndarray, pieces: np.ndarray, spacing_mm, *,
+                   max_half_thickness_mm: float, avoid: np.ndarray | None = None,
+                   clearance_mm: float = 0.0) -> np.ndarray:
+    """Thin components of ``bright`` (enhanced voxels in neither) touching both ``tree`` and
+    a ``pieces`` voxel (26-connected).
+
+    The contrast crescent around a cord is no tube: where it runs farther than the vessel
+    core's reach from any tube, the vessel mask breaks and the vein beyond is a piece cut off
+    from the tree, though its lumen runs on, dimmed by partial volume, around the cord. A
+    crescent is thin: bright parts where a ball of ``max_half_thickness_mm`` fits (organs,
+    marrow), and a margin of one in-plane voxel around them, are no link; nor are voxels
+    within ``clearance_mm`` of ``avoid`` (arteries), nor a component larger than the largest
+    piece it touches.
+    """
+    full = np.ones((3, 3, 3), bool)
+    out = np.zeros_like(bright)
+    cand = bright & ~tree & ~pieces
+    if not cand.any() or not pieces.any():
+        return out
+    # only components touching a piece can link one: the rest of the work in their box
+    lab, _ = ndi.label(cand, structure=full)
+    near = np.unique(lab[ndi.binary_dilation(pieces, full) & cand])
+    near = near[near > 0]
+    if not len(near):
+        return out
+    sp = np.asarray(spacing_mm, float)
+    margin = [int(np.ceil((max_half_thickness_mm + clearance_mm) / s)) + 2 for s in sp]
+    sl = crop(np.isin(lab, near), margin)
+    cand = np.isin(lab[sl], near)
+    del lab
+    thick = inside_mm(cand, max_half_thickness_mm, sp)
+    if thick.any():
+        cand &= ~within_mm(thick, max_half_thickness_mm + float(np.min(sp[1:])), sp)
+    if avoid is not None and clearance_mm > 0 and avoid[sl].any():
+        cand &= ~within_mm(avoid[sl], clearance_mm, sp)
+    lab, n = ndi.label(cand, structure=full)
+    if n == 0:
+        return out
+    on_tree = np.unique(lab[ndi.binary_dilation(tree[sl], full) & cand])
+    # the largest piece each link touches: a link is no larger than the piece of vein it
+    # restores (partial volume of a noisy organ touching vessels is)
+    plab, _ = ndi.label(pieces[sl], structure=full)
+    psize = np.bincount(plab.ravel())
+    psize[0] = 0
+    reach = ndi.grey_dilation(plab, footprint=full)  # a piece label next to each voxel
+    piece_of = np.zeros(n + 1, np.int64)
+    touch = cand & (reach > 0)
+    np.maximum.at(piece_of, lab[touch], psize[reach[touch]])
+    size = np.bincount(lab.ravel(), minlength=n + 1)
+    ok = np.flatnonzero((piece_of > 0) & (size <= piece_of))
+    keep = np.intersect1d(on_tree[on_tree > 0], ok[ok > 0])
+    if len(keep):
+        out[sl] = np.isin(lab, keep)
+    return out

@@ -23,6 +23,7 @@ from ._interior import (
     POCKET_EXTENT_MM,
     bright_pieces,
     connectors,
+    crescent_links,
     crop,
     holding,
     lumen_level_map,
@@ -76,6 +77,14 @@ MIN_COVER = 2
 lumen is vessel interior only on at least this many wall voxels' diameters (a lone stray
 diameter into muscle is not a defect)."""
 
+ARTERY_CLEARANCE_MM = 2.0
+"""Enhanced voxels this close to an artery never link a vein piece to the tree (the
+partial-volume band where an artery touches a vein is as bright as a dimmed crescent)."""
+
+CRESCENT_HALF_THICKNESS_MM = 3.0
+"""A crescent linking a vein piece to the tree holds no voxel deeper than this inside it (a
+vein's whole lumen there would have been a tube)."""
+
 MARGIN_VOX = 1.0
 """Diameters run this many in-plane voxels past twice the radius: a wall voxel lies inside
 the lumen edge, about half a voxel from the wall, on both sides."""
@@ -84,7 +93,7 @@ the lumen edge, about half a voxel from the wall, on both sides."""
 def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed: np.ndarray,
                   radius_mm: float, defect_min: float, defect_max: float,
                   lumen_min: float | None = None, max_bridge_mm: float = 0.0,
-                  avoid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  avoid: np.ndarray | None = None, solid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Vein interior (lumen + filling defects) of the tree holding the IVC, and its lumen.
 
     1. The IVC is followed up where it runs against the liver (:mod:`._ivc`).
@@ -121,6 +130,8 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
         Longest complete occlusion bridged (0: none).
     avoid : (Z, Y, X) bool, optional
         Arteries: never vein interior.
+    solid : (Z, Y, X) bool, optional
+        Bone and solid organs: enhanced voxels there never link a vein piece to the tree.
 
     Returns
     -------
@@ -153,12 +164,24 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     if avoid is not None:
         hypo &= ~avoid[sl]
         soft &= ~avoid[sl]
-    passable = hypo | lum
-    votes = vote_centres(lum, img, sp, passable=passable, r_max_mm=radius_mm,
-                         exclude=env_all[sl] & ~lum)
     # CT: the hypodense window runs up to the lumen threshold and holds muscle and bowel
     # wall too; T1 MR: fat lies between the defect window and the lumen, muscle below it
     ct_like = lumen_min <= defect_max
+    if ct_like:
+        # a crescent the vessel mask lost between the tree and a piece of the vein beyond:
+        # its wall votes like the rest of the lumen, so the cord it wraps is filled (a cord
+        # as dense as the muscle around it leaves no hypodense tube to bridge through)
+        enhanced = img >= lumen_min
+        if solid is not None:
+            enhanced &= ~solid[sl]
+        reached = holding(lum | env_all[sl] | occluded[sl], ivc_seed[sl])
+        lum = lum | crescent_links(enhanced, reached, lum & ~reached, sp,
+                                   max_half_thickness_mm=CRESCENT_HALF_THICKNESS_MM,
+                                   avoid=None if avoid is None else avoid[sl],
+                                   clearance_mm=ARTERY_CLEARANCE_MM)
+    passable = hypo | lum
+    votes = vote_centres(lum, img, sp, passable=passable, r_max_mm=radius_mm,
+                         exclude=env_all[sl] & ~lum)
     interior = fill_tubes(votes, lum, sp, passable=passable, margin_mm=MARGIN_VOX * float(np.mean(sp[1:])),
                           min_cover=MIN_COVER if ct_like else 1)
     base = lum | (interior & hypo)
