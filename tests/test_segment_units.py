@@ -648,6 +648,34 @@ def test_follow_occluded_ivc_up_only_where_a_cord_fills_it(filling):
     assert (up & target).sum() >= 0.85 * target.sum()
 
 
+@pytest.mark.parametrize("filling", ["occluded", "open", "partial", "in_muscle"])
+def test_follow_occluded_ivc_down_finds_the_cord_filling_its_lower_part(filling):
+    from vascseg.segment._ivc import follow_occluded_ivc_down
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (150.0, 90.0, 90.0))
+    ivc = (Y - 45) ** 2 + (X - 40) ** 2 <= 100
+    cord = ivc & (Z >= 30) & (Z < 80)  # lumen again below 30 mm
+    values = np.where(ivc, 170.0, -100.0)
+    if filling in ("occluded", "in_muscle"):
+        values[cord] = 50.0
+        # the cord's tip, r 6 mm, sits eccentric in the lumen for 7.5 mm above it
+        values[ivc & (Z >= 80) & (Z < 87.5) & ((Y - 45) ** 2 + (X - 42) ** 2 <= 36)] = 50.0
+    elif filling == "partial":  # an eccentric cord, r 7 mm: the lumen is a crescent around it
+        values[cord & ((Y - 45) ** 2 + (X - 43) ** 2 <= 49)] = 50.0
+    if filling == "in_muscle":  # a sleeve of muscle as dense as the cord
+        values[((Y - 45) ** 2 + (X - 40) ** 2 <= 196) & ~ivc & (Z >= 20) & (Z < 90)] = 50.0
+    img = _render(spacing, values, np.random.default_rng(9), noise=10.0)
+    seed = ivc & (Z >= 110)
+    occ = follow_occluded_ivc_down(seed, img, spacing, window=(-10.0, 87.5), lumen_min=120.0)
+    if filling != "occluded":
+        assert not occ.any()
+        return
+    assert (occ & cord).sum() >= 0.8 * cord.sum()
+    assert (occ & ~ivc).sum() <= 0.05 * occ.sum()
+    assert not (occ & (Z < 27.5)).any()  # it stops where the lumen comes back
+
+
 # --------------------------------------------------------------------------- vein/artery split
 def test_split_leaves_an_unseeded_vein_tree_touching_an_artery_to_neither():
     from vascseg.segment.lumen import split_veins_arteries

@@ -62,18 +62,26 @@ def _top(ivc: np.ndarray, dz: float) -> tuple[int, np.ndarray, float] | None:
     return k, _largest(ivc[k]), _reference_area(ivc, ks, dz)
 
 
-def _next_section(cand: np.ndarray, prev: np.ndarray, ref_area: float) -> np.ndarray | None:
-    """The piece of ``cand`` (opened by a 1-pixel disc) overlapping ``prev`` most, if its
-    area is within :data:`AREA_RANGE` of ``ref_area``; else None (the IVC stops here)."""
+def _overlapping(cand: np.ndarray, prev: np.ndarray) -> np.ndarray | None:
+    """The piece of ``cand`` (opened by a 1-pixel disc) overlapping ``prev`` most, or None."""
     lab, n = ndi.label(ndi.binary_opening(cand, _disc(1)))
     if n == 0:
         return None
     hits = np.bincount(lab[prev], minlength=n + 1)
     hits[0] = 0
-    if hits.max() == 0:
-        return None
-    cur = lab == int(np.argmax(hits))
-    return cur if AREA_RANGE[0] * ref_area <= cur.sum() <= AREA_RANGE[1] * ref_area else None
+    return lab == int(np.argmax(hits)) if hits.max() > 0 else None
+
+
+def _of_area(section: np.ndarray | None, ref_area: float) -> np.ndarray | None:
+    """``section`` if its area is within :data:`AREA_RANGE` of ``ref_area``, else None."""
+    ok = section is not None and AREA_RANGE[0] * ref_area <= section.sum() <= AREA_RANGE[1] * ref_area
+    return section if ok else None
+
+
+def _next_section(cand: np.ndarray, prev: np.ndarray, ref_area: float) -> np.ndarray | None:
+    """The piece of ``cand`` overlapping ``prev`` most (:func:`_overlapping`), if its area is
+    within :data:`AREA_RANGE` of ``ref_area``; else None (the IVC stops here)."""
+    return _of_area(_overlapping(cand, prev), ref_area)
 
 
 def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np.ndarray | None = None,
@@ -164,5 +172,87 @@ def follow_occluded_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, wi
         out[kk] = cur
         prev, last = cur, kk
     if (last - k) * float(spacing_mm[0]) < OCCLUDED_MIN_MM:
+        out[:] = False
+    return out
+
+
+CORD_SECTION_MIN = 0.8
+"""Going down, a cross-section is cord-filled when at least this fraction of it has cord
+intensity (the slices where the cord's tip sits in the lumen have less)..."""
+
+CORD_CONTRAST = 15.0
+"""...and its cord differs by at least this much from the tissue just around it (pseudo-HU;
+fat on CT and T2 MR, or the partial-volume rim towards fat on T1 MR; muscle of a cord's
+density around the vein leaves no cord to see)."""
+
+
+SECTION_MAX = 2.0
+"""Going down, a cross-section (lumen, cord and the partial-volume rim between them and the
+tissue around) is at most this many times the IVC's area; larger, a branch joins or the
+vein divides."""
+
+
+def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
+                             window: tuple[float, float], lumen_min: float,
+                             allowed: np.ndarray | None = None) -> np.ndarray:
+    """The cord filling the IVC below its enhanced part (bool mask, same shape).
+
+    A cord growing up from the pelvis fills the IVC's lower part: the enhanced IVC stops
+    above it, and the iliac veins may reach the IVC only through it. The enhanced IVC is
+    followed down from ``ivc`` first (:func:`follow_ivc_up` on the reversed stack); below
+    it, slice by slice, the vein is the region of cord or lumen intensity (``window``,
+    ``lumen_min``: the cord's tip sits in the lumen) inside a disc around the last
+    cross-section and overlapping it, of :data:`AREA_RANGE` to :data:`SECTION_MAX` times
+    the median cross-section of ``ivc``. A section mostly of cord intensity
+    (:data:`CORD_SECTION_MIN`) whose cord differs from the tissue just around it
+    (:data:`CORD_CONTRAST`) is cord-filled; its cord, the voxels on the cord's side of
+    half-way between the two (a partial-volume rim lies between them), has
+    :data:`AREA_RANGE` of the IVC's area (a cord in muscle of its density does not). The
+    tracking stops where the vein divides, leaves the window, or shows lumen again below
+    the cord. Empty unless the cord-filled sections run for :data:`OCCLUDED_MIN_MM`.
+    """
+    out = np.zeros_like(ivc)
+    ks = np.flatnonzero(ivc.any(axis=(1, 2)))
+    if not len(ks):
+        return out
+    ref_area = float(np.median([_largest(ivc[kk]).sum() for kk in ks]))
+    rev = (slice(None, None, -1),)
+    enhanced = follow_ivc_up(ivc[rev], image[rev], spacing_mm, min_level=lumen_min,
+                             allowed=None if allowed is None else allowed[rev])[rev]
+    start = ivc | enhanced
+    k = int(np.flatnonzero(start.any(axis=(1, 2))).min())
+    prev = _largest(start[k])
+    dy, dx = float(spacing_mm[1]), float(spacing_mm[2])
+    r_mm = np.sqrt(ref_area * dy * dx / np.pi)
+    yy, xx = np.mgrid[0:ivc.shape[1], 0:ivc.shape[2]]
+    filled = 0
+    for kk in range(k - 1, -1, -1):
+        cy, cx = np.argwhere(prev).mean(axis=0)
+        win = ((yy - cy) * dy) ** 2 + ((xx - cx) * dx) ** 2 <= (r_mm + SEARCH_MARGIN_MM) ** 2
+        cord = (image[kk] >= window[0]) & (image[kk] < window[1])
+        cand = (cord | (image[kk] >= lumen_min)) & win
+        if allowed is not None:
+            cand &= allowed[kk]
+        cur = _overlapping(cand, prev)
+        if cur is None or not AREA_RANGE[0] * ref_area <= cur.sum() <= SECTION_MAX * ref_area:
+            break  # the vein divides, a branch joins, or it leaves the window
+        core = ndi.binary_erosion(cur, iterations=2)
+        rim = ndi.binary_dilation(cur, iterations=4) & ~ndi.binary_dilation(cur)
+        level = float(np.median(image[kk][core])) if core.any() else np.nan
+        around = float(np.median(image[kk][rim])) if rim.any() else np.nan
+        if (cur & cord).sum() >= CORD_SECTION_MIN * cur.sum() and abs(around - level) >= CORD_CONTRAST:
+            half = 0.5 * (level + around)
+            side = cur & cord & ((image[kk] < half) if around > level else (image[kk] > half))
+            # noise speckles the threshold: the cord is the section's solid largest piece
+            side = ndi.binary_opening(ndi.binary_fill_holes(side), _disc(1))
+            cur = _of_area(_largest(side), ref_area) if side.any() else None
+            if cur is None:
+                break
+            filled += 1
+            out[kk] = cur
+        elif filled:
+            break  # lumen again below the cord: the occlusion ends
+        prev = cur
+    if filled * float(spacing_mm[0]) < OCCLUDED_MIN_MM:
         out[:] = False
     return out

@@ -30,7 +30,7 @@ from ._interior import (
     pockets,
     split_edge,
 )
-from ._ivc import follow_ivc_up, follow_occluded_ivc_up
+from ._ivc import follow_ivc_up, follow_occluded_ivc_down, follow_occluded_ivc_up
 from ._tubes import fill_tubes, vote_centres
 
 
@@ -150,6 +150,9 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     seed_level = float(np.median(smooth[ivc_seed])) if occluded.any() else None
     lumen = lumen | follow_ivc_up(occluded if occluded.any() else ivc_seed, smooth, sp, allowed=allowed,
                                   min_level=lumen_min, level=seed_level)
+    # and the cord filling its lower part, through which the iliac veins may join it
+    occluded = occluded | follow_occluded_ivc_down(ivc_seed, smooth, sp, window=(defect_min, top_median),
+                                                   lumen_min=lumen_min, allowed=allowed)
     env_all = vein_envelope(lumen, smooth, sp, radius_mm=radius_mm, defect_min=defect_min,
                             defect_max=defect_max, avoid=avoid)
     sl = crop(lumen | occluded, [int(np.ceil(2 * radius_mm / s)) + 2 for s in sp])
