@@ -47,6 +47,11 @@ def _reference_area(ivc: np.ndarray, ks: np.ndarray, dz: float) -> float:
     return float(np.median([_largest(ivc[kk]).sum() for kk in top]))
 
 
+def _px(mm: float, spacing: float) -> int:
+    """``mm`` in whole pixels of ``spacing`` (at least one)."""
+    return max(int(round(mm / spacing)), 1)
+
+
 def _disc(radius_px: int) -> np.ndarray:
     r = max(int(radius_px), 1)
     y, x = np.mgrid[-r:r + 1, -r:r + 1]
@@ -185,6 +190,10 @@ CORD_CONTRAST = 15.0
 fat on CT and T2 MR, or the partial-volume rim towards fat on T1 MR; muscle of a cord's
 density around the vein leaves no cord to see)."""
 
+CORD_CORE_MM = 3.0
+CORD_RIM_MM = (1.5, 6.0)
+"""The cord's level is the median of the section eroded by CORD_CORE_MM; the tissue's, of
+the band CORD_RIM_MM (from, to) outside it (in-plane mm)."""
 
 SECTION_MAX = 2.0
 """Going down, a cross-section (lumen, cord and the partial-volume rim between them and the
@@ -236,8 +245,9 @@ def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
         cur = _overlapping(cand, prev)
         if cur is None or not AREA_RANGE[0] * ref_area <= cur.sum() <= SECTION_MAX * ref_area:
             break  # the vein divides, a branch joins, or it leaves the window
-        core = ndi.binary_erosion(cur, iterations=2)
-        rim = ndi.binary_dilation(cur, iterations=4) & ~ndi.binary_dilation(cur)
+        core = ndi.binary_erosion(cur, iterations=_px(CORD_CORE_MM, dy))
+        rim = (ndi.binary_dilation(cur, iterations=_px(CORD_RIM_MM[1], dy))
+               & ~ndi.binary_dilation(cur, iterations=_px(CORD_RIM_MM[0], dy)))
         level = float(np.median(image[kk][core])) if core.any() else np.nan
         around = float(np.median(image[kk][rim])) if rim.any() else np.nan
         if (cur & cord).sum() >= CORD_SECTION_MIN * cur.sum() and abs(around - level) >= CORD_CONTRAST:
