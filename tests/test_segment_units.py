@@ -676,6 +676,26 @@ def test_follow_occluded_ivc_down_finds_the_cord_filling_its_lower_part(filling)
     assert not (occ & (Z < 27.5)).any()  # it stops where the lumen comes back
 
 
+@pytest.mark.parametrize("below", [5.0, 40.0])
+def test_follow_occluded_ivc_down_on_t1_takes_a_cord_not_soft_tissue(below):
+    """T1 MR: fat is bright, a cord (5) lies in the defect window, soft tissue of the body's
+    median intensity (40) above it; both are within the tracking window."""
+    from vascseg.segment._ivc import follow_occluded_ivc_down
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (150.0, 90.0, 90.0))
+    ivc = (Y - 45) ** 2 + (X - 40) ** 2 <= 100
+    values = np.where(ivc, 180.0, 100.0)
+    values[ivc & (Z < 80)] = below
+    img = _render(spacing, values, np.random.default_rng(10), noise=8.0)
+    seed = ivc & (Z >= 110)
+    occ = follow_occluded_ivc_down(seed, img, spacing, window=(-50.0, 52.5), cord_max=20.0, lumen_min=120.0)
+    if below > 20.0:
+        assert not occ.any()
+    else:
+        assert (occ & ivc & (Z < 80)).sum() >= 0.8 * (ivc & (Z < 80) & (Z >= 20)).sum()
+
+
 # --------------------------------------------------------------------------- vein/artery split
 def test_split_leaves_an_unseeded_vein_tree_touching_an_artery_to_neither():
     from vascseg.segment.lumen import split_veins_arteries

@@ -202,7 +202,7 @@ vein divides."""
 
 
 def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
-                             window: tuple[float, float], lumen_min: float,
+                             window: tuple[float, float], lumen_min: float, cord_max: float = np.inf,
                              allowed: np.ndarray | None = None) -> np.ndarray:
     """The cord filling the IVC below its enhanced part (bool mask, same shape).
 
@@ -213,8 +213,9 @@ def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
     ``lumen_min``: the cord's tip sits in the lumen) inside a disc around the last
     cross-section and overlapping it, of :data:`AREA_RANGE` to :data:`SECTION_MAX` times
     the median cross-section of ``ivc``. A section mostly of cord intensity
-    (:data:`CORD_SECTION_MIN`) whose cord differs from the tissue just around it
-    (:data:`CORD_CONTRAST`) is cord-filled; its cord, the voxels on the cord's side of
+    (:data:`CORD_SECTION_MIN`), whose level (median of its core) is below ``cord_max`` (a
+    defect's, not soft tissue's) and differs from the tissue just around it
+    (:data:`CORD_CONTRAST`), is cord-filled; its cord, the voxels on the cord's side of
     half-way between the two (a partial-volume rim lies between them), has
     :data:`AREA_RANGE` of the IVC's area (a cord in muscle of its density does not). The
     tracking stops where the vein divides, leaves the window, or shows lumen again below
@@ -250,7 +251,8 @@ def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
                & ~ndi.binary_dilation(cur, iterations=_px(CORD_RIM_MM[0], dy)))
         level = float(np.median(image[kk][core])) if core.any() else np.nan
         around = float(np.median(image[kk][rim])) if rim.any() else np.nan
-        if (cur & cord).sum() >= CORD_SECTION_MIN * cur.sum() and abs(around - level) >= CORD_CONTRAST:
+        if ((cur & cord).sum() >= CORD_SECTION_MIN * cur.sum() and level < cord_max
+                and abs(around - level) >= CORD_CONTRAST):
             half = 0.5 * (level + around)
             side = cur & cord & ((image[kk] < half) if around > level else (image[kk] > half))
             # noise speckles the threshold: the cord is the section's solid largest piece

@@ -151,8 +151,11 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     lumen = lumen | follow_ivc_up(occluded if occluded.any() else ivc_seed, smooth, sp, allowed=allowed,
                                   min_level=lumen_min, level=seed_level)
     # and the cord filling its lower part, through which the iliac veins may join it
+    # (whose level is a defect's: on T1 MR, soft tissue of the body's median intensity lies
+    # between the defect window and top_median, and fills the pelvis below the confluence)
     occluded = occluded | follow_occluded_ivc_down(ivc_seed, smooth, sp, window=(defect_min, top_median),
-                                                   lumen_min=lumen_min, allowed=allowed)
+                                                   cord_max=defect_max, lumen_min=lumen_min,
+                                                   allowed=allowed)
     env_all = vein_envelope(lumen, smooth, sp, radius_mm=radius_mm, defect_min=defect_min,
                             defect_max=defect_max, avoid=avoid)
     sl = crop(lumen | occluded, [int(np.ceil(2 * radius_mm / s)) + 2 for s in sp])
