@@ -126,9 +126,10 @@ def find_confluence(t: Tree, trunk: list[int], comparable: float = COMPARABLE_CA
 
     Candidates are trunk nodes with a substantial side branch where both branches have
     comparable calibre (narrower over wider >= ``comparable``), at least ``of_trunk`` of the
-    trunk's above, and head caudally to opposite sides (``divergence``). Among them the confluence is the split whose narrower
-    branch is widest: a renal vein meeting a narrowed stretch of the IVC may pass the tests,
-    but the common iliac veins are wider than any other tributary.
+    trunk's above, and head caudally to opposite sides (``divergence``). Among them the
+    confluence is the split whose narrower branch is widest: a renal vein meeting a narrowed
+    stretch of the IVC may pass the tests, but the common iliac veins are wider than any
+    other tributary.
     """
     best = None
     for k, c in side_branches(t, trunk, MIN_BRANCH_MM):

@@ -192,9 +192,9 @@ def vote_centres(lumen: np.ndarray, image: np.ndarray, spacing_mm, *, passable: 
         rows = np.arange(len(j))
         # a ray samples a voxel several times: the centre is the middle of the run of
         # samples at the peak, not its first sample (which reads the radius short)
-        after = np.arange(len(ts))[None, :] >= j[:, None]
-        run_end = np.where(after & (support < support[rows, j][:, None]), np.arange(len(ts))[None, :],
-                           len(ts)).min(axis=1)
+        step = np.arange(len(ts))[None, :]
+        below_peak = (step >= j[:, None]) & (support < support[rows, j][:, None])
+        run_end = np.where(below_peak, step, len(ts)).min(axis=1)
         t = ts[j] + 0.5 * (run_end - 1 - j) * RAY_STEP_MM
         m = mean_t[flat[rows, j]]
         radius[a:a + CHUNK] = t

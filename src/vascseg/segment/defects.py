@@ -93,7 +93,8 @@ the lumen edge, about half a voxel from the wall, on both sides."""
 def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed: np.ndarray,
                   radius_mm: float, defect_min: float, defect_max: float,
                   lumen_min: float | None = None, max_bridge_mm: float = 0.0,
-                  avoid: np.ndarray | None = None, solid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  avoid: np.ndarray | None = None,
+                  solid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Vein interior (lumen + filling defects) of the tree holding the IVC, and its lumen.
 
     1. The IVC is followed up where it runs against the liver (:mod:`._ivc`).
