@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ._bridge import bridge_pieces
+from ._cords import follow_cords_down
 from ._distance import edt_mm as _edt_mm
 from ._interior import (
     POCKET_CONTACT,
@@ -104,7 +105,8 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
        pockets against the lumen bounded by fat count too (:func:`._interior.pockets`).
     3. The tree is what this interior and the closing envelope (:func:`vein_envelope`)
        connect to ``ivc_seed``; lumen pieces cut off by a complete occlusion are joined
-       through hypodense tubes (:mod:`._bridge`).
+       through hypodense tubes (:mod:`._bridge`); a vein a cord fills below the tree's
+       defect (the cord's vein of origin) is followed down (:mod:`._cords`).
     4. Lumen edge voxels darker than half-way between the local lumen level and the
        defect level go to the defect (partial volume); hypodense components as bright as
        organ partial volume are dropped; closing-envelope voxels stay only where they join
@@ -205,9 +207,18 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
                                            max_radius_mm=radius_mm, image=img, lumen_level=t_level,
                                            lumen_min=lumen_min, stump_interior=base, tissue_max=top_median)
         if joined.any():
-            tree = holding(base | closed | bridged, seed | joined)
+            seed = seed | joined
+            tree = holding(base | closed | bridged, seed)
     else:
         bridged = np.zeros_like(lum)
+    # the vein of origin a cord fills, below the tree's defect (no enhanced tube there)
+    barred = (np.zeros_like(lum) if avoid is None else avoid[sl]) | (False if solid is None else solid[sl])
+    cords = follow_cords_down((base | closed | bridged) & ~lum & tree, tree, img, sp,
+                              window=(defect_min, min(defect_max, top_median)), max_radius_mm=radius_mm,
+                              allowed=~barred)
+    if cords.any():
+        base |= cords
+        tree = holding(base | closed | bridged, seed)
     base &= tree
     lum = lum & tree
     if (base & ~lum).any():
