@@ -33,16 +33,18 @@ under a defect are partial volume."""
 
 START_UNDER = 0.5
 """A cord leaves the tree where a region of cord intensity outside it lies at least this
-much (fraction of its area) under the tree's filling defect in the START_REACH + 1 slices
-above (where a cord leaves its parent vein obliquely, the tree's defect ends a slice or two
-above the place the cord leaves the tree)."""
+much (fraction of its area) under the tree's filling defect..."""
+
+START_REACH = 2
+"""...in one of the slices up to this many above its own slice's neighbour (where a cord
+leaves its parent vein obliquely, the tree's defect ends a slice or two above the place the
+cord leaves the tree)..."""
+
+START_NEAR_MM = 3.0
+"""...counting the defect's in-plane surroundings up to this distance."""
 
 MAX_GAP_SLICES = 1
 """Noise may break a thin cord's cross-section in this many slices in a row."""
-
-START_REACH = 2
-START_NEAR_MM = 3.0
-"""...or within START_NEAR_MM of it, in-plane."""
 
 
 def _section_ok(cur: np.ndarray, image2d: np.ndarray, dy: float) -> bool:
