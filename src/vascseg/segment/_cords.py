@@ -60,10 +60,10 @@ def _section_ok(cur: np.ndarray, image2d: np.ndarray, dy: float) -> bool:
 
 
 def _track_down(start: np.ndarray, k: int, free: np.ndarray, tree: np.ndarray, image: np.ndarray,
-                spacing_mm, max_px: float) -> np.ndarray:
-    """Cross-sections of one cord from ``start`` (slice ``k``) down; empty if shorter than
-    :data:`vascseg.segment._ivc.OCCLUDED_MIN_MM`."""
-    out = np.zeros_like(free)
+                spacing_mm, max_px: float) -> dict[int, np.ndarray]:
+    """Cross-sections of one cord from ``start`` (slice ``k``) down, by slice; empty if
+    shorter than :data:`vascseg.segment._ivc.OCCLUDED_MIN_MM`."""
+    out: dict[int, np.ndarray] = {}
     dz, dy, dx = (float(s) for s in spacing_mm)
     if not _section_ok(start, image[k], dy):
         return out
@@ -85,9 +85,7 @@ def _track_down(start: np.ndarray, k: int, free: np.ndarray, tree: np.ndarray, i
         out[kk] = cur
         ref_area = 0.8 * ref_area + 0.2 * float(cur.sum())
         prev, last = cur, kk
-    if (k - last + 1) * dz < OCCLUDED_MIN_MM:
-        out[:] = False
-    return out
+    return out if (k - last + 1) * dz >= OCCLUDED_MIN_MM else {}
 
 
 def follow_cords_down(defect: np.ndarray, tree: np.ndarray, image: np.ndarray, spacing_mm, *,
@@ -132,5 +130,6 @@ def follow_cords_down(defect: np.ndarray, tree: np.ndarray, image: np.ndarray, s
         for i in np.flatnonzero((under >= START_UNDER * sizes) & (sizes >= min_px) & (sizes <= max_px)):
             if i == 0 or out[k - 1][lab == i].any():
                 continue
-            out |= _track_down(lab == i, k - 1, free, tree, image, spacing_mm, max_px)
+            for kk, section in _track_down(lab == i, k - 1, free, tree, image, spacing_mm, max_px).items():
+                out[kk] |= section
     return out
