@@ -18,13 +18,12 @@ from scipy import ndimage as ndi
 from ._ivc import (
     AREA_RANGE,
     CORD_CONTRAST,
-    CORD_CORE_MM,
-    CORD_RIM_MM,
     OCCLUDED_MIN_MM,
     SEARCH_MARGIN_MM,
     _disc,
     _overlapping,
     _px,
+    cord_levels,
 )
 
 MIN_SECTION_MM2 = 7.0
@@ -48,19 +47,18 @@ MAX_GAP_SLICES = 1
 
 
 def _section_ok(cur: np.ndarray, image2d: np.ndarray, dy: float) -> bool:
-    """The cross-section's level (its core's median) differs from the tissue just around
-    it by :data:`vascseg.segment._ivc.CORD_CONTRAST` (muscle of the cord's density around
-    the vein leaves no cord to follow)."""
-    core = ndi.binary_erosion(cur, iterations=_px(CORD_CORE_MM, dy))
-    rim = (ndi.binary_dilation(cur, iterations=_px(CORD_RIM_MM[1], dy))
-           & ~ndi.binary_dilation(cur, iterations=_px(CORD_RIM_MM[0], dy)))
-    level = float(np.median(image2d[core if core.any() else cur]))
-    around = float(np.median(image2d[rim]))
+    """The cross-section's level differs from the tissue just around it by
+    :data:`vascseg.segment._ivc.CORD_CONTRAST` (:func:`vascseg.segment._ivc.cord_levels`; a
+    section too thin for a core takes its own median): muscle of the cord's density around
+    the vein leaves no cord to follow."""
+    level, around = cord_levels(cur, image2d, dy)
+    if np.isnan(level):
+        level = float(np.median(image2d[cur]))
     return abs(around - level) >= CORD_CONTRAST
 
 
-def _track_down(start: np.ndarray, k: int, free: np.ndarray, tree: np.ndarray, image: np.ndarray,
-                spacing_mm, max_px: float) -> dict[int, np.ndarray]:
+def _track_down(start: np.ndarray, k: int, free: np.ndarray, image: np.ndarray, spacing_mm,
+                max_px: float) -> dict[int, np.ndarray]:
     """Cross-sections of one cord from ``start`` (slice ``k``) down, by slice; empty if
     shorter than :data:`vascseg.segment._ivc.OCCLUDED_MIN_MM`."""
     out: dict[int, np.ndarray] = {}
@@ -98,7 +96,7 @@ def follow_cords_down(defect: np.ndarray, tree: np.ndarray, image: np.ndarray, s
     defect : (Z, Y, X) bool
         Filling defect inside the vein tree.
     tree : (Z, Y, X) bool
-        The vein tree (the cord is followed outside it, and stops where it meets it).
+        The vein tree (the cord is followed outside it).
     image : (Z, Y, X) float
         Smoothed image, pseudo-HU.
     window : (low, high)
@@ -130,6 +128,6 @@ def follow_cords_down(defect: np.ndarray, tree: np.ndarray, image: np.ndarray, s
         for i in np.flatnonzero((under >= START_UNDER * sizes) & (sizes >= min_px) & (sizes <= max_px)):
             if i == 0 or out[k - 1][lab == i].any():
                 continue
-            for kk, section in _track_down(lab == i, k - 1, free, tree, image, spacing_mm, max_px).items():
+            for kk, section in _track_down(lab == i, k - 1, free, image, spacing_mm, max_px).items():
                 out[kk] |= section
     return out

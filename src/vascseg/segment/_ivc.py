@@ -201,6 +201,18 @@ tissue around) is at most this many times the IVC's area; larger, a branch joins
 vein divides."""
 
 
+def cord_levels(section: np.ndarray, image2d: np.ndarray, dy: float) -> tuple[float, float]:
+    """(level, around) of a cross-section: the median of it eroded by :data:`CORD_CORE_MM`
+    (nan when nothing is left) and of the band :data:`CORD_RIM_MM` outside it (in-plane mm,
+    ``dy`` the pixel size)."""
+    core = ndi.binary_erosion(section, iterations=_px(CORD_CORE_MM, dy))
+    rim = (ndi.binary_dilation(section, iterations=_px(CORD_RIM_MM[1], dy))
+           & ~ndi.binary_dilation(section, iterations=_px(CORD_RIM_MM[0], dy)))
+    level = float(np.median(image2d[core])) if core.any() else np.nan
+    around = float(np.median(image2d[rim])) if rim.any() else np.nan
+    return level, around
+
+
 def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
                              window: tuple[float, float], lumen_min: float, cord_max: float = np.inf,
                              allowed: np.ndarray | None = None) -> np.ndarray:
@@ -246,11 +258,7 @@ def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
         cur = _overlapping(cand, prev)
         if cur is None or not AREA_RANGE[0] * ref_area <= cur.sum() <= SECTION_MAX * ref_area:
             break  # the vein divides, a branch joins, or it leaves the window
-        core = ndi.binary_erosion(cur, iterations=_px(CORD_CORE_MM, dy))
-        rim = (ndi.binary_dilation(cur, iterations=_px(CORD_RIM_MM[1], dy))
-               & ~ndi.binary_dilation(cur, iterations=_px(CORD_RIM_MM[0], dy)))
-        level = float(np.median(image[kk][core])) if core.any() else np.nan
-        around = float(np.median(image[kk][rim])) if rim.any() else np.nan
+        level, around = cord_levels(cur, image[kk], dy)
         if ((cur & cord).sum() >= CORD_SECTION_MIN * cur.sum() and level < cord_max
                 and abs(around - level) >= CORD_CONTRAST):
             half = 0.5 * (level + around)
