@@ -212,6 +212,15 @@ def test_the_external_iliac_vein_is_the_forward_branch_even_when_cut_short():
         assert _dice(truth, labels, name) >= 0.8, (name, notes)
 
 
+def test_an_external_iliac_vein_heading_down_more_than_forward_still_divides_from_the_internal():
+    # the left external iliac vein leaves the division almost straight down (y component
+    # of its heading about -0.2), the internal iliac vein heads back
+    down = [([(70, -30, -150), (52, 12, -95), (45, 20, -45)], 6.5, {})]
+    truth, labels, notes, _, _ = _named_anatomy(replace={"external_iliac_vein_left": down})
+    for name in ("external_iliac_vein_left", "internal_iliac_vein_left", "common_iliac_vein_left"):
+        assert _dice(truth, labels, name) >= 0.8, (name, notes)
+
+
 def test_the_ivc_continues_above_a_narrowing():
     # a filling defect narrows the IVC to 2.5 mm between 60 and 78 mm; the seed lies below
     ivc = [([(-20, 0, 0), (-20, 0, 60)], 10.0, {"round_end": True}),
@@ -696,21 +705,27 @@ def test_follow_occluded_ivc_down_on_t1_takes_a_cord_not_soft_tissue(below):
         assert (occ & ivc & (Z < 80)).sum() >= 0.8 * (ivc & (Z < 80) & (Z >= 20)).sum()
 
 
-def _cord_scene(spacing, surround: str, with_defect: bool, rng, radius_mm: float = 4.0):
+def _cord_scene(spacing, surround: str, with_defect: bool, rng, radius_mm: float = 4.0, *,
+                cord_hu: float = 50.0, fat_hu: float = -100.0):
     """An IVC-like vein (r 10 mm) above 80 mm whose lowest 25 mm hold a cord (r 5 mm);
     the cord leaves it downwards through its vein of origin (``radius_mm``, drifting 10 mm in x),
-    which it fills down to 30 mm; below, that vein's enhanced stump (15-30 mm)."""
+    which it fills down to 30 mm; below, that vein's enhanced stump (15-30 mm). Around the
+    vein of origin: fat, muscle as dense as the cord, or (``split``, T1 MR-like) fat on one
+    side and darker muscle (-70) on the other."""
     Z, Y, X = _grid(spacing, (150.0, 90.0, 90.0))
     ivc = ((Y - 45) ** 2 + (X - 35) ** 2 <= 100) & (Z >= 80)
     xc = 42.0 + 10.0 * (80.0 - Z) / 50.0
     small = ((Y - 45) ** 2 + (X - xc) ** 2 <= radius_mm ** 2) & (Z >= 15) & (Z < 82)
     cord = small & (Z >= 30)
-    values = np.where(ivc | small, 170.0, -100.0)
+    values = np.where(ivc | small, 170.0, fat_hu)
     tree_defect = ivc & (Z < 105) & ((Y - 45) ** 2 + (X - 39) ** 2 <= 25)
     if with_defect:
-        values[cord | tree_defect] = 50.0
+        values[cord | tree_defect] = cord_hu
+    sleeve = ((Y - 45) ** 2 + (X - xc) ** 2 <= 144) & ~small & (Z < 78)
     if surround == "muscle":  # the vein runs in muscle as dense as the cord
-        values[((Y - 45) ** 2 + (X - xc) ** 2 <= 144) & ~small & (Z < 78)] = 50.0
+        values[sleeve] = cord_hu
+    if surround == "split":
+        values[sleeve & (Y < 45)] = -70.0
     img = _render(spacing, values, rng, noise=10.0)
     return img, ivc, tree_defect if with_defect else np.zeros_like(ivc), cord, Z
 
@@ -737,6 +752,54 @@ def test_follow_cords_down_follows_the_vein_a_cord_fills(surround, with_defect, 
     assert (got & below).sum() >= (0.8 if radius_mm > 3 else 0.5) * below.sum()
     assert (got & ~ndi.binary_dilation(cord, iterations=1)).sum() <= 0.05 * got.sum()
     assert not (got & (Z < 27.5)).any()  # it stops where the enhanced stump begins
+
+
+@pytest.mark.parametrize("cord_top_mm, followed", [(80.0, True), (40.0, False)])
+def test_follow_cords_down_from_a_lumen_capped_by_a_cord(cord_top_mm, followed):
+    """A vein's enhanced lumen ends downwards on the top of the cord that fills the vein
+    below (no defect inside the tree to start from): the cord is followed from the lumen's
+    underside when it runs long enough (60 mm; not 20 mm, from 40 mm down)."""
+    from vascseg.segment._cords import follow_cords_down
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (150.0, 60.0, 60.0))
+    vein = (Y - 30) ** 2 + (X - 30) ** 2 <= 36
+    lumen = vein & (Z >= cord_top_mm)
+    cord = vein & (Z >= 20) & (Z < cord_top_mm)
+    values = np.where(lumen, 170.0, np.where(cord, 50.0, -100.0))
+    img = ndi.gaussian_filter(_render(spacing, values, np.random.default_rng(13), noise=10.0),
+                              [0.7 / s for s in spacing])
+    got = follow_cords_down(np.zeros_like(vein), lumen, img, spacing, window=(-10.0, 87.5), max_radius_mm=12.0)
+    if not followed:
+        assert not got.any()
+        return
+    assert (got & cord).any(axis=(1, 2)).sum() >= 0.9 * cord.any(axis=(1, 2)).sum()
+    assert (got & cord).sum() >= 0.8 * cord.sum()
+    assert (got & ~ndi.binary_dilation(cord, iterations=1)).sum() <= 0.05 * got.sum()
+
+
+@pytest.mark.parametrize("cord_hu, window_max, followed", [(-15.0, None, True), (30.0, None, False),
+                                                           (30.0, 52.5, True)])
+def test_follow_cords_down_on_t1_mr(cord_hu, window_max, followed):
+    """T1 MR: the vein runs between fat (brighter than the cord) and muscle (darker), so the
+    tissue around it averages to about the cord's level, yet differs from it all round. A
+    cord denser than the defect window is followed only when the window may rise to the
+    level the tree's defect shows (``window_max``)."""
+    from vascseg.segment._cords import follow_cords_down
+
+    spacing = (2.5, 1.5, 1.5)
+    img, ivc, tree_defect, cord, Z = _cord_scene(spacing, "split", True, np.random.default_rng(12),
+                                                 cord_hu=cord_hu, fat_hu=60.0)
+    img = ndi.gaussian_filter(img, [0.7 / s for s in spacing])
+    got = follow_cords_down(tree_defect, ivc, img, spacing, window=(-50.0, 20.0), max_radius_mm=12.0,
+                            window_max=window_max)
+    if not followed:
+        assert not got.any()
+        return
+    below = cord & (Z < 78)
+    assert (got & below).any(axis=(1, 2)).sum() >= 0.9 * below.any(axis=(1, 2)).sum()
+    assert (got & below).sum() >= 0.8 * below.sum()
+    assert (got & ~ndi.binary_dilation(cord, iterations=1)).sum() <= 0.05 * got.sum()
 
 
 # --------------------------------------------------------------------------- vein/artery split

@@ -18,6 +18,7 @@ from scipy import ndimage as ndi
 from ._ivc import (
     AREA_RANGE,
     CORD_CONTRAST,
+    CORD_RIM_MM,
     OCCLUDED_MIN_MM,
     SEARCH_MARGIN_MM,
     _disc,
@@ -42,54 +43,100 @@ cord leaves the tree)..."""
 START_NEAR_MM = 3.0
 """...counting the defect's in-plane surroundings up to this distance."""
 
+LEVEL_MARGIN = 2.0
+"""See ``window_max`` of :func:`follow_cords_down`."""
+
+CAP_MIN_SECTION_MM2 = 20.0
+CAP_MIN_RUN_MM = 30.0
+"""A cord may also start under the tree's underside, where a vein's lumen ends downwards on
+the cord's top (a cap the wall votes miss: its wall faces up the vein); with no defect seen
+there, its first section is at least CAP_MIN_SECTION_MM2, encloses nothing and is no wider
+than the vein it caps, and it runs at least CAP_MIN_RUN_MM."""
+
+RIM_PAD_PX = 2
+"""Pixels a box around a section keeps beyond the section's tissue band."""
+
 MAX_GAP_SLICES = 1
 """Noise may break a thin cord's cross-section in this many slices in a row."""
 
 
 def _section_ok(cur: np.ndarray, image2d: np.ndarray, dy: float) -> bool:
-    """The cross-section's level differs from the tissue just around it by
-    :data:`vascseg.segment._ivc.CORD_CONTRAST` (:func:`vascseg.segment._ivc.cord_levels`; a
-    section too thin for a core takes its own median): muscle of the cord's density around
-    the vein leaves no cord to follow."""
-    level, around = cord_levels(cur, image2d, dy)
+    """The tissue just around the cross-section (:func:`vascseg.segment._ivc.cord_levels`)
+    differs from the section's level by :data:`vascseg.segment._ivc.CORD_CONTRAST` (median
+    absolute difference: on T1 MR the fat on one side of a vein is brighter than the cord and
+    the muscle on the other darker, so the tissue's median may match the cord's level though
+    every side differs; a section too thin for a core takes its own median): muscle of the
+    cord's density around the vein leaves no cord to follow."""
+    level, rim = cord_levels(cur, image2d, dy, rim_values=True)
     if np.isnan(level):
         level = float(np.median(image2d[cur]))
-    return abs(around - level) >= CORD_CONTRAST
+    return rim.size > 0 and float(np.median(np.abs(rim - level))) >= CORD_CONTRAST
 
 
-def _track_down(start: np.ndarray, k: int, free: np.ndarray, image: np.ndarray, spacing_mm,
-                max_px: float) -> dict[int, np.ndarray]:
+class _Free:
+    """Voxels a cord may take, slice by slice (``free[k]``: in the window, allowed, not the
+    tree); computed per slice, as the window's top varies from cord to cord."""
+
+    def __init__(self, image: np.ndarray, allowed: np.ndarray, low: float, high: float):
+        self.image, self.allowed, self.low, self.high = image, allowed, low, high
+        self.shape = image.shape
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        return (self.image[k] >= self.low) & (self.image[k] < self.high) & self.allowed[k]
+
+
+def _box(cy: float, cx: float, ry: float, rx: float, shape) -> tuple[slice, slice]:
+    """In-plane box around (cy, cx) reaching ``ry``/``rx`` pixels, plus room for the tissue
+    band :func:`_section_ok` reads (:data:`vascseg.segment._ivc.CORD_RIM_MM`)."""
+    py, px = (int(np.ceil(r)) + RIM_PAD_PX for r in (ry, rx))
+    y, x = int(round(cy)), int(round(cx))
+    return slice(max(y - py, 0), min(y + py + 1, shape[0])), slice(max(x - px, 0), min(x + px + 1, shape[1]))
+
+
+def _track_down(start: np.ndarray, k: int, free: _Free, image: np.ndarray, spacing_mm,
+                max_px: float, min_run_mm: float = OCCLUDED_MIN_MM) -> dict[int, np.ndarray]:
     """Cross-sections of one cord from ``start`` (slice ``k``) down, by slice; empty if
-    shorter than :data:`vascseg.segment._ivc.OCCLUDED_MIN_MM`."""
+    shorter than :data:`vascseg.segment._ivc.OCCLUDED_MIN_MM`. Each slice is examined in a
+    box around the search disc, not whole."""
     out: dict[int, np.ndarray] = {}
     dz, dy, dx = (float(s) for s in spacing_mm)
-    if not _section_ok(start, image[k], dy):
+    plane = free.shape[1:]
+    pts = np.argwhere(start)
+    (y0, x0), (y1, x1) = pts.min(axis=0), pts.max(axis=0)
+    box = _box(0.5 * (y0 + y1), 0.5 * (x0 + x1), 0.5 * (y1 - y0) + _px(CORD_RIM_MM[1], dy),
+               0.5 * (x1 - x0) + _px(CORD_RIM_MM[1], dx), plane)
+    if not _section_ok(start[box], image[k][box], dy):
         return out
     out[k] = start
     prev, ref_area, last = start, float(start.sum()), k
-    yy, xx = np.mgrid[0:free.shape[1], 0:free.shape[2]]
     for kk in range(k - 1, -1, -1):
         if last - kk > MAX_GAP_SLICES + 1:
             break
         cy, cx = np.argwhere(prev).mean(axis=0)
-        r_mm = np.sqrt(ref_area * dy * dx / np.pi)
-        win = ((yy - cy) * dy) ** 2 + ((xx - cx) * dx) ** 2 <= (r_mm + SEARCH_MARGIN_MM) ** 2
-        cur = _overlapping(free[kk] & win, prev)
+        reach_mm = np.sqrt(ref_area * dy * dx / np.pi) + SEARCH_MARGIN_MM
+        box = _box(cy, cx, reach_mm / dy + _px(CORD_RIM_MM[1], dy), reach_mm / dx + _px(CORD_RIM_MM[1], dx), plane)
+        yy, xx = np.mgrid[box]
+        win = ((yy - cy) * dy) ** 2 + ((xx - cx) * dx) ** 2 <= reach_mm ** 2
+        cur = _overlapping(free[kk][box] & win, prev[box])
         if (cur is None or not AREA_RANGE[0] * ref_area <= cur.sum() <= min(AREA_RANGE[1] * ref_area, max_px)
-                or not _section_ok(cur, image[kk], dy)):
+                or not _section_ok(cur, image[kk][box], dy)):
             continue  # the cord ends (lumen below it), merges with tissue of its density, or noise
+        section = np.zeros(plane, bool)
+        section[box] = cur
         for gap in range(kk + 1, last):
-            out[gap] = prev | cur  # a slice noise broke: the cord runs through it
-        out[kk] = cur
+            out[gap] = prev | section  # a slice noise broke: the cord runs through it
+        out[kk] = section
         ref_area = 0.8 * ref_area + 0.2 * float(cur.sum())
-        prev, last = cur, kk
-    return out if (k - last + 1) * dz >= OCCLUDED_MIN_MM else {}
+        prev, last = section, kk
+    return out if (k - last + 1) * dz >= min_run_mm else {}
 
 
 def follow_cords_down(defect: np.ndarray, tree: np.ndarray, image: np.ndarray, spacing_mm, *,
                       window: tuple[float, float], max_radius_mm: float,
-                      allowed: np.ndarray | None = None) -> np.ndarray:
-    """Veins filled by a cord, followed down from the tree's filling defect (bool mask).
+                      allowed: np.ndarray | None = None, window_max: float | None = None) -> np.ndarray:
+    """Veins filled by a cord, followed down from the tree's filling defect (bool mask), or
+    from the tree's underside where a vein's lumen ends downwards on a cord's top
+    (:data:`CAP_MIN_SECTION_MM2`).
 
     Parameters
     ----------
@@ -105,29 +152,68 @@ def follow_cords_down(defect: np.ndarray, tree: np.ndarray, image: np.ndarray, s
         Largest vein radius: a wider region is tissue, not a vein.
     allowed : (Z, Y, X) bool, optional
         Voxels a cord may take (not arteries, bone or organs).
+    window_max : float, optional
+        Where the tree's defect is denser than ``window`` allows (on T1 MR a cord's
+        intensity varies from scan to scan against the fixed defect window), the window's
+        top is raised to the defect's level + :data:`LEVEL_MARGIN` x
+        :data:`vascseg.segment._ivc.CORD_CONTRAST`, up to this.
     """
     dy, dx = float(spacing_mm[1]), float(spacing_mm[2])
     min_px = MIN_SECTION_MM2 / (dy * dx)
+    cap_px = CAP_MIN_SECTION_MM2 / (dy * dx)
     max_px = np.pi * max_radius_mm ** 2 / (dy * dx)
-    free = (image >= window[0]) & (image < window[1]) & ~tree
-    if allowed is not None:
-        free &= allowed
+    free_any = ~tree if allowed is None else allowed & ~tree
+    narrow = _Free(image, free_any, window[0], window[1])
     out = np.zeros_like(tree)
     reach = _disc(_px(START_NEAR_MM, dy))
-    has = defect.any(axis=(1, 2))
+    underside = np.zeros_like(tree)
+    underside[1:] = tree[1:] & ~tree[:-1]
+    # a cap is a solid stretch of the underside (an oblique vein's underside is a thin rim)
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[1] = ndi.generate_binary_structure(2, 1)
+    caps = ndi.binary_erosion(underside, in_plane)
+
+    def follow(k: int, free: _Free, marks: np.ndarray, least_px: float, min_run_mm: float,
+               capped: np.ndarray | None = None) -> None:
+        """Track the pieces of ``free`` in slice k-1 lying under ``marks`` (2D, dilated by
+        :data:`START_NEAR_MM`) by :data:`START_UNDER`, of ``least_px`` to a vein's area
+        (``capped``: the vein above, 2D; a piece must enclose nothing and be no wider than
+        the vein near it)."""
+        lab, n = ndi.label(ndi.binary_opening(free[k - 1], _disc(1)))
+        if n == 0:
+            return
+        sizes = np.bincount(lab.ravel(), minlength=n + 1)
+        under = np.bincount(lab[ndi.binary_dilation(marks, reach)], minlength=n + 1)
+        for i in np.flatnonzero((under >= START_UNDER * sizes) & (sizes >= least_px) & (sizes <= max_px)):
+            piece = lab == i
+            if i == 0 or out[k - 1][piece].any():
+                continue
+            if capped is not None:
+                veins, _ = ndi.label(capped)
+                near = np.unique(veins[ndi.binary_dilation(piece, reach)])
+                if (ndi.binary_fill_holes(piece) & ~piece).any() or sizes[i] > np.isin(veins, near[near > 0]).sum():
+                    continue
+            for kk, section in _track_down(piece, k - 1, free, image, spacing_mm, max_px, min_run_mm).items():
+                out[kk] |= section
+
+    has = (defect | caps).any(axis=(1, 2))
     starts = np.flatnonzero(np.convolve(has, np.ones(START_REACH + 1), mode="full")[START_REACH:] > 0)
     for k in starts[::-1]:
         if k == 0:
             continue
-        above = ndi.binary_dilation(defect[k:k + START_REACH + 1].any(axis=0), reach)
-        lab, n = ndi.label(ndi.binary_opening(free[k - 1], _disc(1)))
-        if n == 0:
-            continue
-        sizes = np.bincount(lab.ravel(), minlength=n + 1)
-        under = np.bincount(lab[above], minlength=n + 1)
-        for i in np.flatnonzero((under >= START_UNDER * sizes) & (sizes >= min_px) & (sizes <= max_px)):
-            if i == 0 or out[k - 1][lab == i].any():
-                continue
-            for kk, section in _track_down(lab == i, k - 1, free, image, spacing_mm, max_px).items():
-                out[kk] |= section
+        above = slice(k, k + START_REACH + 1)
+        seen = defect[above]
+        if seen.any():
+            hi = window[1]
+            if window_max is not None and window_max > hi:
+                # the cord is as dense below as where the tree shows it
+                level = float(np.median(image[above][seen]))
+                hi = float(np.clip(np.round(level + LEVEL_MARGIN * CORD_CONTRAST), hi, window_max))
+            follow(k, narrow if hi == window[1] else _Free(image, free_any, window[0], hi), seen.any(axis=0),
+                   min_px, OCCLUDED_MIN_MM)
+        if caps[above].any():
+            # a cord capping a vein fills it: a ring of tissue round another vein, or tissue
+            # wider than the vein, is no cord
+            follow(k, narrow, underside[above].any(axis=0), cap_px, CAP_MIN_RUN_MM,
+                   capped=tree[above].any(axis=0))
     return out

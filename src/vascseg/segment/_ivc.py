@@ -201,14 +201,17 @@ tissue around) is at most this many times the IVC's area; larger, a branch joins
 vein divides."""
 
 
-def cord_levels(section: np.ndarray, image2d: np.ndarray, dy: float) -> tuple[float, float]:
+def cord_levels(section: np.ndarray, image2d: np.ndarray, dy: float, *,
+                rim_values: bool = False) -> tuple[float, float | np.ndarray]:
     """(level, around) of a cross-section: the median of it eroded by :data:`CORD_CORE_MM`
     (nan when nothing is left) and of the band :data:`CORD_RIM_MM` outside it (in-plane mm,
-    ``dy`` the pixel size)."""
+    ``dy`` the pixel size). ``rim_values``: the band's values instead of their median."""
     core = ndi.binary_erosion(section, iterations=_px(CORD_CORE_MM, dy))
     rim = (ndi.binary_dilation(section, iterations=_px(CORD_RIM_MM[1], dy))
            & ~ndi.binary_dilation(section, iterations=_px(CORD_RIM_MM[0], dy)))
     level = float(np.median(image2d[core])) if core.any() else np.nan
+    if rim_values:
+        return level, image2d[rim]
     around = float(np.median(image2d[rim])) if rim.any() else np.nan
     return level, around
 

@@ -29,7 +29,9 @@ from ._skeleton import (
 
 AP_HEADING_MIN = 0.3
 """The external and internal iliac veins head forward and back: the y (posterior)
-component of one's unit direction is at most minus this, the other's at least this."""
+component of the internal iliac vein's unit direction is at least this, and the external
+iliac vein's lies at least twice this further forward (it may head straight down to the
+groin rather than forward)."""
 
 UTERINE_MIN_MM = 15.0
 """A uterine vein (or an internal iliac vein's end) is a branch at least this long."""
@@ -78,7 +80,7 @@ def iliac_division(t: Tree, head: int) -> tuple[list[int], int, int] | None:
         b = course[k]
         side, cont = wide_path(t, c), course[k + 1:]
         y_s, y_c = direction(t, b, side)[1], direction(t, b, cont)[1]
-        if min(y_s, y_c) > -AP_HEADING_MIN or max(y_s, y_c) < AP_HEADING_MIN:
+        if max(y_s, y_c) < AP_HEADING_MIN or abs(y_s - y_c) < 2 * AP_HEADING_MIN:
             continue
         narrow = min(calibre(t, b, side, windows=2), calibre(t, b, cont, windows=2))
         if not np.isfinite(narrow):

@@ -215,7 +215,7 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     barred = (np.zeros_like(lum) if avoid is None else avoid[sl]) | (False if solid is None else solid[sl])
     cords = follow_cords_down((base | closed | bridged) & ~lum & tree, tree, img, sp,
                               window=(defect_min, min(defect_max, top_median)), max_radius_mm=radius_mm,
-                              allowed=~barred)
+                              allowed=~barred, window_max=top_median)
     if cords.any():
         base |= cords
         tree = holding(base | closed | bridged, seed)
