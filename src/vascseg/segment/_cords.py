@@ -85,10 +85,12 @@ class _Free:
         return (self.image[k] >= self.low) & (self.image[k] < self.high) & self.allowed[k]
 
 
-def _box(cy: float, cx: float, ry: float, rx: float, shape) -> tuple[slice, slice]:
+def _box(cy: float, cx: float, ry: float, rx: float, shape, pixel_mm: float) -> tuple[slice, slice]:
     """In-plane box around (cy, cx) reaching ``ry``/``rx`` pixels, plus room for the tissue
-    band :func:`_section_ok` reads (:data:`vascseg.segment._ivc.CORD_RIM_MM`)."""
-    py, px = (int(np.ceil(r)) + RIM_PAD_PX for r in (ry, rx))
+    band :func:`_section_ok` reads (:data:`vascseg.segment._ivc.CORD_RIM_MM` in pixels of
+    ``pixel_mm``, the finer in-plane spacing, and :data:`RIM_PAD_PX`)."""
+    pad = _px(CORD_RIM_MM[1], pixel_mm) + RIM_PAD_PX
+    py, px = (int(np.ceil(r)) + pad for r in (ry, rx))
     y, x = int(round(cy)), int(round(cx))
     return slice(max(y - py, 0), min(y + py + 1, shape[0])), slice(max(x - px, 0), min(x + px + 1, shape[1]))
 
@@ -96,15 +98,15 @@ def _box(cy: float, cx: float, ry: float, rx: float, shape) -> tuple[slice, slic
 def _track_down(start: np.ndarray, k: int, free: _Free, image: np.ndarray, spacing_mm,
                 max_px: float, min_run_mm: float = OCCLUDED_MIN_MM) -> dict[int, np.ndarray]:
     """Cross-sections of one cord from ``start`` (slice ``k``) down, by slice; empty if
-    shorter than :data:`vascseg.segment._ivc.OCCLUDED_MIN_MM`. Each slice is examined in a
-    box around the search disc, not whole."""
+    shorter than ``min_run_mm``. Each slice is examined in a box around the search disc,
+    not whole."""
     out: dict[int, np.ndarray] = {}
     dz, dy, dx = (float(s) for s in spacing_mm)
+    fine = min(dy, dx)
     plane = free.shape[1:]
     pts = np.argwhere(start)
     (y0, x0), (y1, x1) = pts.min(axis=0), pts.max(axis=0)
-    box = _box(0.5 * (y0 + y1), 0.5 * (x0 + x1), 0.5 * (y1 - y0) + _px(CORD_RIM_MM[1], dy),
-               0.5 * (x1 - x0) + _px(CORD_RIM_MM[1], dx), plane)
+    box = _box(0.5 * (y0 + y1), 0.5 * (x0 + x1), 0.5 * (y1 - y0), 0.5 * (x1 - x0), plane, fine)
     if not _section_ok(start[box], image[k][box], dy):
         return out
     out[k] = start
@@ -114,7 +116,7 @@ def _track_down(start: np.ndarray, k: int, free: _Free, image: np.ndarray, spaci
             break
         cy, cx = np.argwhere(prev).mean(axis=0)
         reach_mm = np.sqrt(ref_area * dy * dx / np.pi) + SEARCH_MARGIN_MM
-        box = _box(cy, cx, reach_mm / dy + _px(CORD_RIM_MM[1], dy), reach_mm / dx + _px(CORD_RIM_MM[1], dx), plane)
+        box = _box(cy, cx, reach_mm / dy, reach_mm / dx, plane, fine)
         yy, xx = np.mgrid[box]
         win = ((yy - cy) * dy) ** 2 + ((xx - cx) * dx) ** 2 <= reach_mm ** 2
         cur = _overlapping(free[kk][box] & win, prev[box])
@@ -184,12 +186,15 @@ def follow_cords_down(defect: np.ndarray, tree: np.ndarray, image: np.ndarray, s
             return
         sizes = np.bincount(lab.ravel(), minlength=n + 1)
         under = np.bincount(lab[ndi.binary_dilation(marks, reach)], minlength=n + 1)
+        if capped is not None:
+            veins, _ = ndi.label(capped)
         for i in np.flatnonzero((under >= START_UNDER * sizes) & (sizes >= least_px) & (sizes <= max_px)):
+            if i == 0:
+                continue
             piece = lab == i
-            if i == 0 or out[k - 1][piece].any():
+            if out[k - 1][piece].any():
                 continue
             if capped is not None:
-                veins, _ = ndi.label(capped)
                 near = np.unique(veins[ndi.binary_dilation(piece, reach)])
                 if (ndi.binary_fill_holes(piece) & ~piece).any() or sizes[i] > np.isin(veins, near[near > 0]).sum():
                     continue
