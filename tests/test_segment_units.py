@@ -517,6 +517,41 @@ def test_defects_in_keeps_a_solid_defect_and_drops_partial_volume_shells():
 
 
 # --------------------------------------------------------------------------- occlusion bridge
+@pytest.mark.parametrize("seed", [3, 11])
+def test_minimal_paths_over_passable_voxels_match_scikit_image(seed):
+    # the sparse search must give MCP_Geometric's cumulative costs on anisotropic voxels,
+    # with impassable voxels and a limit; its traceback must be a 26-connected path whose
+    # own cost is the end's cumulative cost
+    from skimage.graph import MCP_Geometric
+
+    from vascseg.segment._paths import MinimalPaths
+
+    rng = np.random.default_rng(seed)
+    spacing = (2.0, 0.7, 0.9)
+    cost = rng.uniform(0.2, 3.0, size=(14, 17, 19))
+    cost[rng.random(cost.shape) < 0.35] = np.inf
+    starts = np.zeros(cost.shape, bool)
+    starts[0, :4, :4] = True
+    starts &= np.isfinite(cost)
+    ref, _ = MCP_Geometric(cost, fully_connected=True, sampling=spacing).find_costs([tuple(p) for p in np.argwhere(starts)])
+    paths = MinimalPaths(cost, starts, spacing)
+    np.testing.assert_allclose(paths.costs, ref, rtol=1e-9)
+    reached = np.argwhere(np.isfinite(ref) & ~starts)
+    assert len(reached) > 100
+    end = reached[np.argmax(ref[tuple(reached.T)])]
+    path = paths.traceback(end)
+    assert starts[tuple(path[0])] and tuple(path[-1]) == tuple(end)
+    step = np.diff(path, axis=0)
+    assert np.abs(step).max() == 1 and (np.abs(step).sum(axis=1) > 0).all()
+    c = cost[tuple(path.T)]
+    walked = float(np.sum(0.5 * (c[1:] + c[:-1]) * np.linalg.norm(step * spacing, axis=1)))
+    assert walked == pytest.approx(ref[tuple(end)], rel=1e-9)
+    limit = float(np.median(ref[np.isfinite(ref)]))
+    near = MinimalPaths(cost, starts, spacing, limit=limit).costs
+    assert np.array_equal(np.isfinite(near), ref <= limit)
+    np.testing.assert_allclose(near[np.isfinite(near)], ref[np.isfinite(near)], rtol=1e-9)
+
+
 def _occlusion_scene(between: float, spacing=(2.0, 1.0, 1.0)):
     """A vein (r 5 mm) along z, enhanced below z 30 and above z 70 mm; in between it is
     filled with tissue of value ``between`` (a complete occlusion when hypodense)."""

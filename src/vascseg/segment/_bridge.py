@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ._distance import edt_mm, elongated, within_mm
+from ._paths import MinimalPaths
 
 OFF_TISSUE_COST = 25.0
 """Cost per mm of a path outside hypodense vessel-calibre tissue (inside it: at most 1,
@@ -110,8 +111,6 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
     (joined, interior, bridges) : the pieces joined (bool), the bridges' hypodense interior
     (bool), and the accepted bridges.
     """
-    from skimage.graph import MCP_Geometric
-
     sp = np.asarray(spacing_mm, float)
     joined = np.zeros_like(tree)
     interior = np.zeros_like(tree)
@@ -172,8 +171,8 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
         c = cost.copy()
         c[surface] = 1.0
         c[current & ~surface] = np.inf
-        mcp = MCP_Geometric(c, fully_connected=True, sampling=tuple(sp))
-        cum, _ = mcp.find_costs([tuple(p) for p in np.argwhere(surface)])
+        paths = MinimalPaths(c, surface, sp, limit=max_bridge_mm * 1.5)
+        cum = paths.costs
         found = []
         for i in candidates:
             if i in done:
@@ -185,7 +184,7 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
                 found.append((float(costs[k]), i, tuple(int(b.start + j) for b, j in zip(box, k, strict=True))))
         accepted = False
         for _, i, end in sorted(found):
-            path = np.asarray(mcp.traceback(end))
+            path = paths.traceback(end)
             on_path = tuple(path.T)
             out = ~current[on_path] & (lab[on_path] != i)
             done.add(i)
