@@ -855,6 +855,30 @@ def test_split_leaves_an_unseeded_vein_tree_touching_an_artery_to_neither():
     assert (veins & ivc).sum() > 0.9 * ivc.sum()
 
 
+def test_split_does_not_give_the_aorta_a_vein_tree_fused_to_it_by_a_broad_contact():
+    # a vein (r 7 mm) pressed against the aorta (r 8 mm) so hard that their cores stay one
+    # after the erosion, cut off from the IVC: the aorta's seed must not flood it. An
+    # artery branch thinner than the vein (r 4 mm), fused to the aorta the same way, stays
+    # artery.
+    from vascseg.segment.lumen import split_veins_arteries
+
+    spacing = (2.0, 1.0, 1.0)
+    Z, Y, X = _grid(spacing, (160.0, 40.0, 100.0))
+    ivc = (Y - 20) ** 2 + (X - 12) ** 2 <= 64
+    aorta = (Y - 20) ** 2 + (X - 45) ** 2 <= 64
+    vein = ((Y - 20) ** 2 + (X - 58) ** 2 <= 49) & (Z > 10)
+    branch = ((Y - 20) ** 2 + (X - 35) ** 2 <= 16) & (Z > 30) & (Z < 120)
+    vessels = ivc | aorta | vein | branch
+    seed_zone = (Z > 50) & (Z < 70)
+    veins, arteries = split_veins_arteries(vessels, spacing, ivc & seed_zone, aorta & seed_zone)
+    core = (Y - 20) ** 2 + (X - 59) ** 2 <= 9
+    assert not (arteries & vein & core).any()
+    assert (arteries & vein).sum() < 0.1 * vein.sum()
+    assert (arteries & aorta).sum() > 0.9 * aorta.sum()
+    assert (arteries & branch & ~aorta).sum() > 0.9 * (branch & ~aorta).sum()
+    assert (veins & ivc).sum() > 0.9 * ivc.sum()
+
+
 @pytest.mark.parametrize("with_defect", [True, False])
 def test_vein_interior_finds_the_defect_and_nothing_on_a_clean_vein(with_defect):
     from vascseg.evaluation import dice

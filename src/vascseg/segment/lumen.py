@@ -339,6 +339,12 @@ SEED_MINORITY = 0.2
 voxels holds both vessels: only the seeds mark it and the watershed cuts between them."""
 
 
+DEEP_NECK_MM = 4.5
+DEEP_TREE_ML = 0.5
+"""An artery's eroded component holding a part at least DEEP_TREE_ML and elongated that is
+thicker than DEEP_NECK_MM (radius) and apart from the arterial seed there is a vein tree
+touching an artery: pelvic veins are wider than their arteries, only the aorta is wider."""
+
 UNSEEDED_TREE_ML = 5.0
 UNSEEDED_ELONGATION = 3.5
 """An eroded core with no seed, at least UNSEEDED_TREE_ML and elongated (bounding-box
@@ -399,13 +405,39 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
     # where an artery crosses it) keeps a basin of its own: the watershed must not hand it
     # to whichever seed floods through a contact first
     free = np.setdiff1d(np.arange(1, lab.max() + 1), np.union1d(ids, shared))
+    vox_ml = float(np.prod(spacing_mm)) / 1000.0
     if len(free):
-        vox_ml = float(np.prod(spacing_mm)) / 1000.0
         sizes = np.bincount(lab.ravel(), minlength=lab.max() + 1) * vox_ml
         boxes = ndi.find_objects(lab)
         own = [i for i in free if sizes[i] >= UNSEEDED_TREE_ML
                and elongated(boxes[i - 1], sizes[i], spacing_mm, UNSEEDED_ELONGATION)]
         markers[np.isin(lab, own)] = 3
+    # a vein tree whose core an artery's touches through a broad contact, cut off from the
+    # IVC's core (a filling defect at its junction) or reached first from the aorta's seed,
+    # is no artery: deeper than any artery but the aorta, an eroded component holding the
+    # arterial seed falls apart; its parts holding none of that seed that are large and
+    # elongated get a basin of their own, as a free core does, and the arterial seed marks
+    # only the parts holding it
+    aortic = np.setdiff1d(a_ids[na[a_ids] > nv[a_ids]], shared)
+    for i in np.union1d(aortic, np.intersect1d(shared, a_ids)):
+        box = ndi.find_objects((lab == i).astype(np.uint8))[0]
+        mine = lab[box] == i
+        dl, m = ndi.label(mine & (dist[box] > DEEP_NECK_MM), structure=np.ones((3, 3, 3)))
+        if m < 2:
+            continue
+        sizes = np.bincount(dl.ravel(), minlength=m + 1) * vox_ml
+        seeded = np.bincount(dl[as_[box]], minlength=m + 1) > 0
+        seeded[0] = False
+        parts = ndi.find_objects(dl)
+        veins_own = [j for j in range(1, m + 1) if not seeded[j] and sizes[j] >= DEEP_TREE_ML
+                     and elongated(parts[j - 1], sizes[j], spacing_mm, UNSEEDED_ELONGATION)]
+        if not veins_own:
+            continue
+        mk = markers[box]
+        if i in aortic:  # the whole component was the aorta's: now only its seeded parts
+            mk[mine] = 0
+            mk[np.isin(dl, np.flatnonzero(seeded)) | (mine & as_[box])] = 2
+        mk[np.isin(dl, veins_own) & (mk != 1)] = 3
     ws = watershed(-dist, markers, mask=sub)
     veins[sl] = ws == 1
     arteries[sl] = ws == 2
