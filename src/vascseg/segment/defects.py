@@ -225,7 +225,12 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
         lum = split_edge(lum, base & ~lum, img, mid)
     base &= ~bright_pieces(base & ~lum, img, top_median)
     base |= bridged & tree
-    links = connectors(tree & closed & ~base, base)
+    # a closing fills the nook between a vein's wall and bone or an organ beside it too: a
+    # link touching solid tissue is bounded by it, not by the vein
+    fill = tree & closed & ~base
+    if solid is not None:
+        fill &= ~ndi.binary_dilation(solid[sl], np.ones((3, 3, 3), bool))
+    links = connectors(fill, base)
     # a link as bright as enhanced lumen is lumen (it joins lumen pieces the tube model
     # left apart); one as bright as an organ's partial volume is neither lumen nor defect
     bright = bright_pieces(links, img, top_median)
