@@ -228,8 +228,9 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     # a closing fills the nook between a vein's wall and bone or an organ beside it too: a
     # link touching solid tissue is bounded by it, not by the vein
     fill = tree & closed & ~base
-    if solid is not None:
-        fill &= ~ndi.binary_dilation(solid[sl], np.ones((3, 3, 3), bool))
+    if solid is not None and fill.any():
+        box = crop(fill, [1, 1, 1])  # the solid voxels next to fill lie in its box + 1
+        fill[box] &= ~ndi.binary_dilation(solid[sl][box], np.ones((3, 3, 3), bool))
     links = connectors(fill, base)
     # a link as bright as enhanced lumen is lumen (it joins lumen pieces the tube model
     # left apart); one as bright as an organ's partial volume is neither lumen nor defect
