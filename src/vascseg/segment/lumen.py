@@ -365,7 +365,10 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
     in it, unless the other has more than :data:`SEED_MINORITY` of that: then only the seed
     voxels mark it and the watershed cuts between them. A large elongated eroded component
     holding no seed (a vein tree cut off from the IVC by a stenosis where an artery crosses
-    it) is a basin of its own and stays in neither mask (:data:`UNSEEDED_TREE_ML`).
+    it) is a basin of its own and stays in neither mask (:data:`UNSEEDED_TREE_ML`); so is
+    a large elongated part, deeper than any artery but the aorta, of an eroded component
+    holding the arterial seed that holds none of that seed (:data:`DEEP_NECK_MM`: a vein
+    tree fused to an artery by a broad contact).
 
     Returns
     -------
