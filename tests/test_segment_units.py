@@ -813,18 +813,20 @@ def test_follow_cords_down_from_a_lumen_capped_by_a_cord(cord_top_mm, followed):
     assert (got & ~ndi.binary_dilation(cord, iterations=1)).sum() <= 0.05 * got.sum()
 
 
-@pytest.mark.parametrize("cord_hu, window_max, followed", [(-15.0, None, True), (30.0, None, False),
-                                                           (30.0, 52.5, True)])
-def test_follow_cords_down_on_t1_mr(cord_hu, window_max, followed):
+@pytest.mark.parametrize("cord_hu, drift_hu, window_max, followed", [
+    (-15.0, 0.0, None, True), (30.0, 0.0, None, False), (30.0, 0.0, 52.5, True), (0.0, 40.0, 52.5, True)])
+def test_follow_cords_down_on_t1_mr(cord_hu, drift_hu, window_max, followed):
     """T1 MR: the vein runs between fat (brighter than the cord) and muscle (darker), so the
     tissue around it averages to about the cord's level, yet differs from it all round. A
     cord denser than the defect window is followed only when the window may rise to the
-    level the tree's defect shows (``window_max``)."""
+    level the tree's defect shows (``window_max``); a cord growing denser away from the tree
+    (``drift_hu`` more at its end) only when the window follows its level down."""
     from vascseg.segment._cords import follow_cords_down
 
     spacing = (2.5, 1.5, 1.5)
     img, ivc, tree_defect, cord, Z = _cord_scene(spacing, "split", True, np.random.default_rng(12),
                                                  cord_hu=cord_hu, fat_hu=60.0)
+    img[cord] += drift_hu * np.clip((78.0 - Z[cord]) / 48.0, 0.0, 1.0)
     img = ndi.gaussian_filter(img, [0.7 / s for s in spacing])
     got = follow_cords_down(tree_defect, ivc, img, spacing, window=(-50.0, 20.0), max_radius_mm=12.0,
                             window_max=window_max)

@@ -82,7 +82,11 @@ class _Free:
         self.shape = image.shape
 
     def __getitem__(self, k: int) -> np.ndarray:
-        return (self.image[k] >= self.low) & (self.image[k] < self.high) & self.allowed[k]
+        return self.below(k, self.high)
+
+    def below(self, k: int, high: float) -> np.ndarray:
+        """Slice ``k`` with the window's top at ``high``."""
+        return (self.image[k] >= self.low) & (self.image[k] < high) & self.allowed[k]
 
 
 def _box(cy: float, cx: float, ry: float, rx: float, shape, pixel_mm: float) -> tuple[slice, slice]:
@@ -96,10 +100,15 @@ def _box(cy: float, cx: float, ry: float, rx: float, shape, pixel_mm: float) -> 
 
 
 def _track_down(start: np.ndarray, k: int, free: _Free, image: np.ndarray, spacing_mm,
-                max_px: float, min_run_mm: float = OCCLUDED_MIN_MM) -> dict[int, np.ndarray]:
+                max_px: float, min_run_mm: float = OCCLUDED_MIN_MM,
+                window_max: float | None = None) -> dict[int, np.ndarray]:
     """Cross-sections of one cord from ``start`` (slice ``k``) down, by slice; empty if
     shorter than ``min_run_mm``. Each slice is examined in a box around the search disc,
-    not whole."""
+    not whole. With ``window_max``, each slice is first examined with the window's top at
+    the cord's running level + :data:`LEVEL_MARGIN` x :data:`vascseg.segment._ivc.CORD_CONTRAST`
+    (between ``free``'s top and ``window_max``: a cord's intensity drifts along it on T1 MR),
+    then, where no section is found so (the risen window joins the cord to tissue beside
+    it), with ``free``'s own."""
     out: dict[int, np.ndarray] = {}
     dz, dy, dx = (float(s) for s in spacing_mm)
     fine = min(dy, dx)
@@ -111,6 +120,7 @@ def _track_down(start: np.ndarray, k: int, free: _Free, image: np.ndarray, spaci
         return out
     out[k] = start
     prev, ref_area, last = start, float(start.sum()), k
+    level = float(np.median(image[k][start]))
     for kk in range(k - 1, -1, -1):
         if last - kk > MAX_GAP_SLICES + 1:
             break
@@ -119,9 +129,15 @@ def _track_down(start: np.ndarray, k: int, free: _Free, image: np.ndarray, spaci
         box = _box(cy, cx, reach_mm / dy, reach_mm / dx, plane, fine)
         yy, xx = np.mgrid[box]
         win = ((yy - cy) * dy) ** 2 + ((xx - cx) * dx) ** 2 <= reach_mm ** 2
-        cur = _overlapping(free[kk][box] & win, prev[box])
-        if (cur is None or not AREA_RANGE[0] * ref_area <= cur.sum() <= min(AREA_RANGE[1] * ref_area, max_px)
-                or not _section_ok(cur, image[kk][box], dy)):
+        tops = [free.high]
+        if window_max is not None:  # a window risen with the cord first, then the start's
+            tops.insert(0, float(np.clip(level + LEVEL_MARGIN * CORD_CONTRAST, free.high, window_max)))
+        for top in dict.fromkeys(tops):
+            cur = _overlapping(free.below(kk, top)[box] & win, prev[box])
+            if (cur is not None and AREA_RANGE[0] * ref_area <= cur.sum() <= min(AREA_RANGE[1] * ref_area, max_px)
+                    and _section_ok(cur, image[kk][box], dy)):
+                break
+        else:
             continue  # the cord ends (lumen below it), merges with tissue of its density, or noise
         section = np.zeros(plane, bool)
         section[box] = cur
@@ -129,6 +145,7 @@ def _track_down(start: np.ndarray, k: int, free: _Free, image: np.ndarray, spaci
             out[gap] = prev | section  # a slice noise broke: the cord runs through it
         out[kk] = section
         ref_area = 0.8 * ref_area + 0.2 * float(cur.sum())
+        level = 0.8 * level + 0.2 * float(np.median(image[kk][section]))
         prev, last = section, kk
     return out if (k - last + 1) * dz >= min_run_mm else {}
 
@@ -176,11 +193,11 @@ def follow_cords_down(defect: np.ndarray, tree: np.ndarray, image: np.ndarray, s
     caps = ndi.binary_erosion(underside, in_plane)
 
     def follow(k: int, free: _Free, marks: np.ndarray, least_px: float, min_run_mm: float,
-               capped: np.ndarray | None = None) -> None:
+               capped: np.ndarray | None = None, adapt: float | None = None) -> None:
         """Track the pieces of ``free`` in slice k-1 lying under ``marks`` (2D, dilated by
         :data:`START_NEAR_MM`) by :data:`START_UNDER`, of ``least_px`` to a vein's area
         (``capped``: the vein above, 2D; a piece must enclose nothing and be no wider than
-        the vein near it)."""
+        the vein near it; ``adapt``: the highest window top for :func:`_track_down`)."""
         lab, n = ndi.label(ndi.binary_opening(free[k - 1], _disc(1)))
         if n == 0:
             return
@@ -198,7 +215,8 @@ def follow_cords_down(defect: np.ndarray, tree: np.ndarray, image: np.ndarray, s
                 near = np.unique(veins[ndi.binary_dilation(piece, reach)])
                 if (ndi.binary_fill_holes(piece) & ~piece).any() or sizes[i] > np.isin(veins, near[near > 0]).sum():
                     continue
-            for kk, section in _track_down(piece, k - 1, free, image, spacing_mm, max_px, min_run_mm).items():
+            for kk, section in _track_down(piece, k - 1, free, image, spacing_mm, max_px, min_run_mm,
+                                           adapt).items():
                 out[kk] |= section
 
     has = (defect | caps).any(axis=(1, 2))
@@ -214,8 +232,9 @@ def follow_cords_down(defect: np.ndarray, tree: np.ndarray, image: np.ndarray, s
                 # the cord is as dense below as where the tree shows it
                 level = float(np.median(image[above][seen]))
                 hi = float(np.clip(np.round(level + LEVEL_MARGIN * CORD_CONTRAST), hi, window_max))
-            follow(k, narrow if hi == window[1] else _Free(image, free_any, window[0], hi), seen.any(axis=0),
-                   min_px, OCCLUDED_MIN_MM)
+            raised = hi > window[1]
+            follow(k, _Free(image, free_any, window[0], hi) if raised else narrow, seen.any(axis=0),
+                   min_px, OCCLUDED_MIN_MM, adapt=window_max if raised else None)
         if caps[above].any():
             # a cord capping a vein fills it: a ring of tissue round another vein, or tissue
             # wider than the vein, is no cord
