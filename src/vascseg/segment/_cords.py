@@ -84,9 +84,10 @@ class _Free:
     def __getitem__(self, k: int) -> np.ndarray:
         return self.below(k, self.high)
 
-    def below(self, k: int, high: float) -> np.ndarray:
-        """Slice ``k`` with the window's top at ``high``."""
-        return (self.image[k] >= self.low) & (self.image[k] < high) & self.allowed[k]
+    def below(self, k: int, high: float, box: tuple[slice, slice] = (slice(None), slice(None))) -> np.ndarray:
+        """Slice ``k`` (its in-plane ``box``) with the window's top at ``high``."""
+        image = self.image[k][box]
+        return (image >= self.low) & (image < high) & self.allowed[k][box]
 
 
 def _box(cy: float, cx: float, ry: float, rx: float, shape, pixel_mm: float) -> tuple[slice, slice]:
@@ -131,9 +132,11 @@ def _track_down(start: np.ndarray, k: int, free: _Free, image: np.ndarray, spaci
         win = ((yy - cy) * dy) ** 2 + ((xx - cx) * dx) ** 2 <= reach_mm ** 2
         tops = [free.high]
         if window_max is not None:  # a window risen with the cord first, then the start's
-            tops.insert(0, float(np.clip(level + LEVEL_MARGIN * CORD_CONTRAST, free.high, window_max)))
-        for top in dict.fromkeys(tops):
-            cur = _overlapping(free.below(kk, top)[box] & win, prev[box])
+            risen = float(np.clip(level + LEVEL_MARGIN * CORD_CONTRAST, free.high, window_max))
+            if risen > free.high:
+                tops.insert(0, risen)
+        for top in tops:
+            cur = _overlapping(free.below(kk, top, box) & win, prev[box])
             if (cur is not None and AREA_RANGE[0] * ref_area <= cur.sum() <= min(AREA_RANGE[1] * ref_area, max_px)
                     and _section_ok(cur, image[kk][box], dy)):
                 break

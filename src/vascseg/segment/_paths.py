@@ -47,7 +47,8 @@ class MinimalPaths:
         # node numbers in an array padded by one voxel all round: a neighbour lookup needs
         # no bounds check (the padding reads -1, as does any impassable voxel)
         padded = np.full(tuple(k + 2 for k in self.shape), -1, np.int32 if n < 2**31 else np.int64)
-        padded[tuple(slice(1, k + 1) for k in self.shape)][passable] = np.arange(n)
+        self._number = padded[tuple(slice(1, k + 1) for k in self.shape)]  # node of each voxel, -1: none
+        self._number[passable] = np.arange(n)
         flat = padded.ravel()
         strides = np.array([padded.shape[1] * padded.shape[2], padded.shape[2], 1])
         at = np.ravel_multi_index(np.unravel_index(self._nodes, self.shape), padded.shape) + int(strides.sum())
@@ -63,9 +64,7 @@ class MinimalPaths:
         indptr = np.concatenate([[0], np.cumsum(ok.sum(axis=1))])
         graph = csr_matrix((weight[ok], neighbour[ok], indptr), shape=(n, n))
         del neighbour, weight, ok
-        self._index = np.full(cost.size, -1, np.int64)
-        self._index[self._nodes] = np.arange(n)
-        src = self._index[np.flatnonzero(starts)]
+        src = self._number[starts]
         if (src < 0).any():
             raise ValueError("every start voxel must be passable (finite cost)")
         if len(src):
@@ -79,7 +78,7 @@ class MinimalPaths:
     def traceback(self, end) -> np.ndarray:
         """The minimal path from the nearest start to voxel ``end`` (z, y, x), as an (M, 3)
         array of voxel indices beginning at the start."""
-        i = int(self._index[np.ravel_multi_index(tuple(int(v) for v in end), self.shape)])
+        i = int(self._number[tuple(int(v) for v in end)])
         if i < 0 or not np.isfinite(self.costs.ravel()[self._nodes[i]]):
             raise ValueError(f"voxel {tuple(end)} is not reached from the starts")
         chain = [i]

@@ -399,7 +399,8 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
     shared = ids[lo > SEED_MINORITY * hi]  # really both: let the watershed cut between seeds
     markers = np.zeros(sub.shape, np.int32)
     markers[np.isin(lab, np.setdiff1d(v_ids[nv[v_ids] >= na[v_ids]], shared))] = 1
-    markers[np.isin(lab, np.setdiff1d(a_ids[na[a_ids] > nv[a_ids]], shared))] = 2
+    aortic = np.setdiff1d(a_ids[na[a_ids] > nv[a_ids]], shared)
+    markers[np.isin(lab, aortic)] = 2
     if len(shared):
         in_shared = np.isin(lab, shared)
         markers[in_shared & vs] = 1
@@ -409,9 +410,9 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
     # to whichever seed floods through a contact first
     free = np.setdiff1d(np.arange(1, lab.max() + 1), np.union1d(ids, shared))
     vox_ml = float(np.prod(spacing_mm)) / 1000.0
+    boxes = ndi.find_objects(lab)
     if len(free):
         sizes = np.bincount(lab.ravel(), minlength=lab.max() + 1) * vox_ml
-        boxes = ndi.find_objects(lab)
         own = [i for i in free if sizes[i] >= UNSEEDED_TREE_ML
                and elongated(boxes[i - 1], sizes[i], spacing_mm, UNSEEDED_ELONGATION)]
         markers[np.isin(lab, own)] = 3
@@ -421,9 +422,8 @@ def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
     # arterial seed falls apart; its parts holding none of that seed that are large and
     # elongated get a basin of their own, as a free core does, and the arterial seed marks
     # only the parts holding it
-    aortic = np.setdiff1d(a_ids[na[a_ids] > nv[a_ids]], shared)
     for i in np.union1d(aortic, np.intersect1d(shared, a_ids)):
-        box = ndi.find_objects((lab == i).astype(np.uint8))[0]
+        box = boxes[i - 1]
         mine = lab[box] == i
         dl, m = ndi.label(mine & (dist[box] > DEEP_NECK_MM), structure=np.ones((3, 3, 3)))
         if m < 2:
