@@ -411,6 +411,48 @@ def test_tube_model_recovers_the_part_of_a_wall_adherent_defect_no_closing_reach
     assert (interior & ~ndi.binary_dilation(vein)).sum() * vol < 0.03 * vein.sum() * vol
 
 
+def _defect_against_muscle_scene(spacing, rng):
+    """A vein (r 7 mm, along z) in fat with muscle (as dense as a defect) against its +x
+    side; its middle third holds a defect (r 5 mm, offset 2 mm towards the muscle), so the
+    lumen there is a crescent opening onto the muscle."""
+    Z, Y, X = _grid(spacing, (90.0, 50.0, 60.0))
+    vein = (Y - 25) ** 2 + (X - 25) ** 2 <= 49
+    muscle = (np.abs(Y - 25) <= 14) & (X > 29) & (X < 55) & ~vein
+    defect = ((Y - 25) ** 2 + (X - 27) ** 2 <= 25) & (Z > 30) & (Z < 60)
+    values = np.where(vein, 180.0, -100.0)
+    values[muscle | defect] = 50.0
+    return _render(spacing, values, rng), vein, defect, muscle, (Z, Y, X)
+
+
+@pytest.mark.parametrize("spacing,seed", [((1.0, 1.0, 1.0), 5), ((2.5, 1.5, 1.5), 6)])
+def test_defect_cores_fill_the_sectors_beside_a_crescent_that_opens_onto_muscle(spacing, seed):
+    from vascseg.segment._tubes import core_centres, fill_cores, fill_tubes, vote_centres
+
+    img, vein, defect, muscle, (Z, Y, X) = _defect_against_muscle_scene(spacing, np.random.default_rng(seed))
+    lumen = img >= 120
+    passable = (img >= -10) & (img < 120) | lumen
+    votes = vote_centres(lumen, img, spacing, passable=passable, r_max_mm=12.0)
+    tubes = fill_tubes(votes, lumen, spacing, passable=passable, margin_mm=1.0, min_cover=2)
+    cores = fill_cores(votes, lumen, spacing, passable=passable, margin_mm=0.5 * spacing[1], min_cover=2)
+    # the sectors beside the crescent: neither facing it nor opposite it
+    side = defect & (np.abs(Y - 25) > 2.5) & (X > 26)
+    assert (tubes & side).sum() < 0.6 * side.sum()  # what the diameters leave
+    assert ((tubes | cores) & side).sum() >= 0.8 * side.sum()
+    assert ((tubes | cores) & defect).sum() >= 0.9 * defect.sum()
+    # the cores lie on the vein's axis, inside the defect, and only where it is; their
+    # radius is the lumen edge's distance from the axis (about half a voxel inside the wall)
+    centres, radius = core_centres(votes, lumen, spacing, passable=passable)
+    c = centres * np.asarray(spacing)
+    assert len(c) and np.all((c[:, 0] > 25) & (c[:, 0] < 65))
+    assert np.median(np.hypot(c[:, 1] - 25, c[:, 2] - 25)) < 1.5
+    assert 5.0 <= np.median(radius) <= 7.0
+    # nothing beyond the vein's wall by more than two in-plane voxels (a core's radius is
+    # read on coarse grids), not the muscle, not the far side of the crescent
+    assert not (cores & (np.hypot(Y - 25, X - 25) > 7.0 + 2 * spacing[1])).any()
+    # no core where the lumen is whole (above and below the defect)
+    assert not (cores & (Z < 25)).any() and not (cores & (Z > 65)).any()
+
+
 def test_gradient_mm_keeps_the_slope_across_thick_slices():
     from vascseg.segment._tubes import gradient_mm
 
@@ -455,7 +497,7 @@ def test_wall_votes_of_an_oblique_vein_find_its_axis(tilt_deg):
 
 
 def test_tube_model_leaves_muscle_between_two_veins_alone():
-    from vascseg.segment._tubes import fill_tubes, vote_centres
+    from vascseg.segment._tubes import fill_cores, fill_tubes, vote_centres
 
     spacing = (2.0, 1.0, 1.0)
     Z, Y, X = _grid(spacing, (60.0, 40.0, 70.0))
@@ -469,6 +511,7 @@ def test_tube_model_leaves_muscle_between_two_veins_alone():
     soft = (img >= -10) & (img < 120)
     votes = vote_centres(lumen, img, spacing, passable=soft | lumen, r_max_mm=12.0)
     interior = fill_tubes(votes, lumen, spacing, passable=soft | lumen, margin_mm=1.0, min_cover=2)
+    interior |= fill_cores(votes, lumen, spacing, passable=soft | lumen, margin_mm=0.5, min_cover=2)
     outside = interior & muscle & ~ndi.binary_dilation(a | b)
     assert outside.sum() < 0.02 * muscle.sum()
 

@@ -16,6 +16,11 @@ diameters from the crescent cross the defect to the invisible wall opposite. A d
 that runs through lumen past the centre ends where it leaves the lumen (the far wall is
 seen there), so the model never overshoots a visible wall.
 
+Diameters from a crescent cover the sectors facing it and the opposite ones only. Where the
+axis lies in the defect (a *core*, voted for by walls from around the axis), rays cast from
+it in every direction up to the radius fill the sectors beside the crescent too
+(:func:`fill_cores`).
+
 Arrays are (z, y, x); directions and distances are in mm (anisotropic voxels honoured).
 """
 
@@ -243,3 +248,126 @@ def fill_tubes(votes: WallVotes, lumen: np.ndarray, spacing_mm, *, passable: np.
     st[1] = ndi.generate_binary_structure(2, 1)
     out = ndi.binary_closing(out, st) | out
     return out & passable
+
+
+CORE_POOL_MM = 1.5
+"""Votes centred this close to a voxel along each axis, and at least one voxel away (the
+next slice), are pooled when judging it (a vessel's votes spread over a voxel or two around
+its axis)."""
+
+CORE_MIN_VOTES = 4
+"""A defect's core is voted for by at least this many wall voxels (pooled)..."""
+
+CORE_MAX_RESULTANT = 0.75
+"""...facing it from around much of the circumference: the mean of their unit inward
+directions is at most this long (walls all round: 0; a half circle: 2/pi = 0.64; an arc of
+150 degrees: 0.74; one patch of wall, such as an organ's edge: about 1)."""
+
+CORE_OWN_VOTES = 2
+"""A core voxel holds at least this many votes itself (a lone vote's centre is noise)."""
+
+CORE_RAY_SPACING_MM = 1.0
+"""Rays from a core are spread so that neighbouring ones end this far apart at its radius
+(the cores along a vessel are a voxel apart, so their rays interleave)."""
+
+CORE_SAMPLES = 2_000_000
+"""Ray samples held at once (bounds the memory of :func:`fill_cores`)."""
+
+
+def _sphere(n: int) -> np.ndarray:
+    """``n`` unit vectors spread evenly over the sphere (a Fibonacci lattice), (n, 3)."""
+    i = np.arange(n) + 0.5
+    polar = np.arccos(1.0 - 2.0 * i / n)
+    azimuth = np.pi * (1.0 + 5.0 ** 0.5) * i
+    return np.stack([np.cos(polar), np.sin(polar) * np.sin(azimuth), np.sin(polar) * np.cos(azimuth)], axis=1)
+
+
+def core_centres(votes: WallVotes, lumen: np.ndarray, spacing_mm, *, passable: np.ndarray,
+                 margin_mm: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Centres the lumen wraps without holding them: the cores of wall-adherent defects.
+
+    The consistent wall voxels' centres (wall voxel + radius x inward direction) that fall
+    in voxels outside the lumen, in ``passable``, holding :data:`CORE_OWN_VOTES` of them. The
+    votes centred in a box around such a voxel (:data:`CORE_POOL_MM`) are its pool: at least
+    :data:`CORE_MIN_VOTES`, from walls facing it from around the axis
+    (:data:`CORE_MAX_RESULTANT`).
+
+    Returns, per core, its pool's mean centre (K, 3; voxel units, fractional: the axis runs
+    between voxels) and median radius (mm) + ``margin_mm``.
+    """
+    from scipy.spatial import cKDTree
+
+    sp = np.asarray(spacing_mm, float)
+    shape = lumen.shape
+    none = np.zeros((0, 3)), np.zeros(0)
+    keep = votes.consistent
+    if not keep.any():
+        return none
+    u, r = votes.direction[keep], votes.radius_mm[keep]
+    centre_mm = votes.voxel[keep] * sp + r[:, None] * u
+    c = np.rint(centre_mm / sp).astype(np.int64)
+    inb = np.all((c >= 0) & (c < np.asarray(shape)), axis=1)
+    c, u, r, centre_mm = c[inb], u[inb], r[inb], centre_mm[inb]
+    flat = np.ravel_multi_index(tuple(c.T), shape)
+    out = ~lumen.ravel()[flat] & passable.ravel()[flat]
+    if not out.any():
+        return none
+    uniq, n = np.unique(flat[out], return_counts=True)
+    cand = np.stack(np.unravel_index(uniq[n >= CORE_OWN_VOTES], shape), axis=1)
+    if not len(cand):
+        return none
+    # the pool: a box reaching CORE_POOL_MM and at least one voxel along each axis
+    half = (np.ceil(CORE_POOL_MM / sp) + 0.5) * sp
+    pools = cKDTree(centre_mm / half).query_ball_point(cand * sp / half, 1.0, p=np.inf)
+    cores, radius = [], []
+    for pool in pools:
+        if len(pool) < CORE_MIN_VOTES or np.linalg.norm(u[pool].mean(axis=0)) > CORE_MAX_RESULTANT:
+            continue
+        cores.append(centre_mm[pool].mean(axis=0) / sp)
+        radius.append(float(np.median(r[pool])) + margin_mm)
+    if not cores:
+        return none
+    return np.asarray(cores), np.asarray(radius)
+
+
+def fill_cores(votes: WallVotes, lumen: np.ndarray, spacing_mm, *, passable: np.ndarray,
+               margin_mm: float = 0.0, min_cover: int = 1) -> np.ndarray:
+    """Vessel interior around the cores of wall-adherent defects (:func:`core_centres`).
+
+    Around a defect whose crescent covers only part of the circumference, the diameters of
+    :func:`fill_tubes` cover the sectors facing the crescent and the opposite ones, not
+    those beside them, where the defect borders muscle as dense as itself. The vessel's
+    axis runs through the defect there, and its walls vote for it from around the crescent:
+    each such core casts rays in all directions up to its radius (+ ``margin_mm``: a wall
+    voxel lies about half a voxel inside the wall), stopping at the lumen
+    (the crescent seen from inside: beyond it lies outside the vessel) and on leaving
+    ``passable`` (fat). A voxel is interior when at least ``min_cover`` cores see it.
+    """
+    sp = np.asarray(spacing_mm, float)
+    shape = lumen.shape
+    centres, radius = core_centres(votes, lumen, sp, passable=passable, margin_mm=margin_mm)
+    out = np.zeros(shape, bool)
+    if not len(centres):
+        return out
+    lum, pas = lumen.ravel(), passable.ravel()
+    hi = np.asarray(shape) - 1
+    cover = np.zeros(lumen.size, np.int32)
+    bins = np.round(radius / RAY_STEP_MM) * RAY_STEP_MM
+    for b in np.unique(bins):
+        cs = centres[bins == b]
+        dirs = _sphere(int(np.ceil(4.0 * np.pi * (b / CORE_RAY_SPACING_MM) ** 2)) + 8) / sp
+        ts = np.arange(0.0, b + 1e-9, RAY_STEP_MM)
+        per = len(dirs) * len(ts)
+        step = max(1, CORE_SAMPLES // per)
+        for a in range(0, len(cs), step):
+            ch = cs[a:a + step]
+            pos = np.rint(ch[:, None, None, :] + ts[None, None, :, None] * dirs[None, :, None, :]).astype(np.int64)
+            inb = np.all((pos >= 0) & (pos <= hi), axis=3)
+            f = np.ravel_multi_index(tuple(np.moveaxis(np.clip(pos, 0, hi), -1, 0)), shape)
+            seen = np.cumsum(lum[f] | ~pas[f] | ~inb, axis=2) == 0
+            # one count per core and voxel (its rays sample a voxel many times)
+            pairs = np.unique(np.stack([np.broadcast_to(np.arange(len(ch))[:, None, None], f.shape)[seen],
+                                        f[seen]], axis=1), axis=0)
+            vox, n = np.unique(pairs[:, 1], return_counts=True)
+            cover[vox] += n.astype(np.int32)
+    return (cover >= min_cover).reshape(shape)

@@ -32,7 +32,7 @@ from ._interior import (
     split_edge,
 )
 from ._ivc import follow_ivc_up, follow_occluded_ivc_down, follow_occluded_ivc_up
-from ._tubes import fill_tubes, vote_centres
+from ._tubes import fill_cores, fill_tubes, vote_centres
 
 
 def closing_mm(mask: np.ndarray, radius_mm: float, spacing_mm) -> np.ndarray:
@@ -102,7 +102,9 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     2. The vessel interior is modelled from the lumen wall by radial voting
        (:mod:`._tubes`): hypodense voxels inside it are filling defects, including the part
        of a wall-adherent defect that borders fat or muscle directly. On CT, hypodense
-       pockets against the lumen bounded by fat count too (:func:`._interior.pockets`).
+       pockets against the lumen bounded by fat count too (:func:`._interior.pockets`), and
+       the defect's sectors beside its crescent are filled from its core
+       (:func:`._tubes.fill_cores`) once the tree is known.
     3. The tree is what this interior and the closing envelope (:func:`vein_envelope`)
        connect to ``ivc_seed``; lumen pieces cut off by a complete occlusion are joined
        through hypodense tubes (:mod:`._bridge`); a vein a cord fills below the tree's
@@ -193,6 +195,12 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
                          exclude=env_all[sl] & ~lum)
     interior = fill_tubes(votes, lum, sp, passable=passable, margin_mm=MARGIN_VOX * float(np.mean(sp[1:])),
                           min_cover=MIN_COVER if ct_like else 1)
+    # the sectors of a wall-adherent defect beside its crescent, where it borders muscle
+    # (on T1 MR the hypodense window holds fat: rays from a core would not stop at the
+    # vessel's edge); they widen the defects of the tree found below, not its course
+    cores = (fill_cores(votes, lum, sp, passable=passable, min_cover=MIN_COVER,
+                        margin_mm=0.5 * MARGIN_VOX * float(np.mean(sp[1:]))) & hypo & ~interior
+             if ct_like else None)
     base = lum | (interior & hypo)
     if ct_like:
         # pockets are bounded by darker fat (not on T1 MR)
@@ -220,6 +228,8 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
         base |= cords
         tree = holding(base | closed | bridged, seed)
     base &= tree
+    if cores is not None and cores.any():
+        base |= holding(base | cores, base) & cores
     lum = lum & tree
     if (base & ~lum).any():
         lum = split_edge(lum, base & ~lum, img, mid)
