@@ -89,6 +89,16 @@ def _flat(pos: np.ndarray, shape) -> np.ndarray:
     return np.ravel_multi_index(tuple(np.moveaxis(pos, -1, 0)), shape)
 
 
+def _once_per_row(flat: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """The distinct voxels of each row of ``flat`` (2-D, flat voxel indices) where ``ok``,
+    all rows together: a voxel a row samples several times is listed once for it."""
+    f = np.where(ok, flat, -1)
+    f.sort(axis=1)
+    first = np.ones_like(f, bool)
+    first[:, 1:] = f[:, 1:] != f[:, :-1]
+    return f[first & (f >= 0)]
+
+
 def gradient_mm(image: np.ndarray, spacing_mm, sigma_mm: float = GRADIENT_SIGMA_MM) -> list[np.ndarray]:
     """Image gradient per mm along (z, y, x): Gaussian smoothing (``sigma_mm`` on every
     axis), then central differences divided by the voxel spacing.
@@ -238,11 +248,7 @@ def fill_tubes(votes: WallVotes, lumen: np.ndarray, spacing_mm, *, passable: np.
         stop = np.cumsum(left, axis=1) > 0
         ok = inb & ~stop & (ts[None, :] <= 2.0 * rr + margin_mm)
         # one count per diameter and voxel (a diameter samples a voxel several times)
-        f = np.where(ok, flat, -1)
-        f.sort(axis=1)
-        first = np.ones_like(f, bool)
-        first[:, 1:] = f[:, 1:] != f[:, :-1]
-        cover += np.bincount(f[first & (f >= 0)], minlength=lumen.size).astype(np.int32)
+        cover += np.bincount(_once_per_row(flat, ok), minlength=lumen.size).astype(np.int32)
     out = (cover >= min_cover).reshape(shape) | lumen
     st = np.zeros((3, 3, 3), bool)
     st[1] = ndi.generate_binary_structure(2, 1)
@@ -350,24 +356,20 @@ def fill_cores(votes: WallVotes, lumen: np.ndarray, spacing_mm, *, passable: np.
     if not len(centres):
         return out
     lum, pas = lumen.ravel(), passable.ravel()
-    hi = np.asarray(shape) - 1
     cover = np.zeros(lumen.size, np.int32)
     bins = np.round(radius / RAY_STEP_MM) * RAY_STEP_MM
     for b in np.unique(bins):
         cs = centres[bins == b]
-        dirs = _sphere(int(np.ceil(4.0 * np.pi * (b / CORE_RAY_SPACING_MM) ** 2)) + 8) / sp
+        dirs = _sphere(int(np.ceil(4.0 * np.pi * (b / CORE_RAY_SPACING_MM) ** 2)) + 8)
         ts = np.arange(0.0, b + 1e-9, RAY_STEP_MM)
-        per = len(dirs) * len(ts)
-        step = max(1, CORE_SAMPLES // per)
+        step = max(1, CORE_SAMPLES // (len(dirs) * len(ts)))
         for a in range(0, len(cs), step):
             ch = cs[a:a + step]
-            pos = np.rint(ch[:, None, None, :] + ts[None, None, :, None] * dirs[None, :, None, :]).astype(np.int64)
-            inb = np.all((pos >= 0) & (pos <= hi), axis=3)
-            f = np.ravel_multi_index(tuple(np.moveaxis(np.clip(pos, 0, hi), -1, 0)), shape)
-            seen = np.cumsum(lum[f] | ~pas[f] | ~inb, axis=2) == 0
+            pos, inb = _rays(np.repeat(ch, len(dirs), axis=0), np.tile(dirs, (len(ch), 1)), ts, sp, shape)
+            f = _flat(pos, shape)
+            seen = np.cumsum(lum[f] | ~pas[f] | ~inb, axis=1) == 0
             # one count per core and voxel (its rays sample a voxel many times)
-            pairs = np.unique(np.stack([np.broadcast_to(np.arange(len(ch))[:, None, None], f.shape)[seen],
-                                        f[seen]], axis=1), axis=0)
-            vox, n = np.unique(pairs[:, 1], return_counts=True)
+            per_core = (len(ch), len(dirs) * len(ts))
+            vox, n = np.unique(_once_per_row(f.reshape(per_core), seen.reshape(per_core)), return_counts=True)
             cover[vox] += n.astype(np.int32)
     return (cover >= min_cover).reshape(shape)

@@ -195,12 +195,6 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
                          exclude=env_all[sl] & ~lum)
     interior = fill_tubes(votes, lum, sp, passable=passable, margin_mm=MARGIN_VOX * float(np.mean(sp[1:])),
                           min_cover=MIN_COVER if ct_like else 1)
-    # the sectors of a wall-adherent defect beside its crescent, where it borders muscle
-    # (on T1 MR the hypodense window holds fat: rays from a core would not stop at the
-    # vessel's edge); they widen the defects of the tree found below, not its course
-    cores = (fill_cores(votes, lum, sp, passable=passable, min_cover=MIN_COVER,
-                        margin_mm=0.5 * MARGIN_VOX * float(np.mean(sp[1:]))) & hypo & ~interior
-             if ct_like else None)
     base = lum | (interior & hypo)
     if ct_like:
         # pockets are bounded by darker fat (not on T1 MR)
@@ -228,8 +222,15 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
         base |= cords
         tree = holding(base | closed | bridged, seed)
     base &= tree
-    if cores is not None and cores.any():
-        base |= holding(base | cores, base) & cores
+    if ct_like:
+        # the sectors of a wall-adherent defect beside its crescent, where it borders muscle,
+        # widen the tree's defects (not its course: added once the tree is known). Not on T1
+        # MR: its hypodense window holds fat, so rays from a core would not stop at the
+        # vessel's edge
+        cores = fill_cores(votes, lum, sp, passable=passable, min_cover=MIN_COVER,
+                           margin_mm=0.5 * MARGIN_VOX * float(np.mean(sp[1:]))) & hypo & ~interior
+        if cores.any():
+            base |= holding(base | cores, base) & cores
     lum = lum & tree
     if (base & ~lum).any():
         lum = split_edge(lum, base & ~lum, img, mid)
