@@ -132,3 +132,23 @@ def test_a_defect_against_the_wall_where_the_vein_borders_muscle_is_found_whole(
     found = seg.defects & (seg.veins == iiv)
     assert (found & (ph.veins > 0)).sum() >= 0.85 * found.sum()
     assert dice(ph.veins == iiv, seg.veins == iiv) >= 0.85
+
+
+def test_an_ivc_filled_by_a_cord_whose_tip_sits_in_the_lumen_is_followed_and_named():
+    # CT seed 39 (ovarian-caval-right, occluded): the cord's tip sits in the IVC's lumen a
+    # slice below where it fills the vein, so no run of cord-filled sections started right
+    # above the enhanced IVC found; the IVC the cord fills (65 mm, up past the renal veins)
+    # was lost, and with it both renal veins (Dice 0) and the left gonadal vein
+    from vascseg.anatomy import LABELS
+    from vascseg.evaluation import dice
+    from vascseg.phantom import PhantomSpec, generate_phantom
+    from vascseg.segment import segment_veins
+
+    ph = generate_phantom(PhantomSpec(seed=39, route="ovarian-caval-right", pattern="continuous", occlusion=True))
+    seg = segment_veins(ph.volume)
+    filled = (ph.veins == LABELS["ivc"]) & ph.defects
+    assert filled.any(axis=(1, 2)).sum() * ph.volume.spacing_mm[0] > 40.0  # the case
+    assert (filled & (seg.veins == LABELS["ivc"])).sum() >= 0.6 * filled.sum()
+    assert (filled & seg.defects).sum() >= 0.7 * filled.sum()
+    for name in ("renal_vein_left", "renal_vein_right"):
+        assert dice(ph.veins == LABELS[name], seg.veins == LABELS[name]) >= 0.7, name

@@ -708,7 +708,7 @@ def test_follow_ivc_up_starts_though_the_seed_top_holds_a_vein_joining():
     assert (up & liver).sum() <= 0.1 * up.sum()
 
 
-@pytest.mark.parametrize("filling", ["occluded", "open", "partial"])
+@pytest.mark.parametrize("filling", ["occluded", "tip_in_lumen", "open", "partial"])
 def test_follow_occluded_ivc_up_only_where_a_cord_fills_it(filling):
     from vascseg.segment._ivc import follow_ivc_up, follow_occluded_ivc_up
 
@@ -717,14 +717,16 @@ def test_follow_occluded_ivc_up_only_where_a_cord_fills_it(filling):
     ivc = (Y - 45) ** 2 + (X - 40) ** 2 <= 100
     stretch = ivc & (Z >= 45) & (Z < 85)
     values = np.where(ivc, 170.0, -100.0)
-    if filling == "occluded":
+    if filling in ("occluded", "tip_in_lumen"):
         values[stretch] = 50.0
+    if filling == "tip_in_lumen":  # the cord's tip, r 6 mm, sits in the lumen 5 mm below
+        values[ivc & (Z >= 40) & (Z < 45) & ((Y - 45) ** 2 + (X - 41) ** 2 <= 36)] = 50.0
     elif filling == "partial":  # an eccentric cord, r 7 mm: the lumen is a crescent around it
         values[stretch & ((Y - 45) ** 2 + (X - 43) ** 2 <= 49)] = 50.0
     img = _render(spacing, values, np.random.default_rng(7), noise=10.0)
-    seed = ivc & (Z < 45)
-    occ = follow_occluded_ivc_up(seed, img, spacing, window=(-10.0, 87.5))
-    if filling != "occluded":
+    seed = ivc & (Z < 40 if filling == "tip_in_lumen" else Z < 45)
+    occ = follow_occluded_ivc_up(seed, img, spacing, window=(-10.0, 87.5), lumen_min=120.0, cord_max=110.0)
+    if filling in ("open", "partial"):
         assert not occ.any()
         return
     assert (occ & stretch).sum() >= 0.85 * stretch.sum()

@@ -145,16 +145,32 @@ volume where the IVC's top ends)."""
 
 
 def follow_occluded_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, window: tuple[float, float],
+                           lumen_min: float, cord_max: float = np.inf,
                            allowed: np.ndarray | None = None) -> np.ndarray:
-    """Cross-sections of the IVC filled by a cord, directly above the top of ``ivc``.
+    """Cross-sections of the IVC filled by a cord above the top of ``ivc``.
 
     Where a cord fills the IVC (complete occlusion), the enhanced IVC stops; above it the
-    vein goes on as a disc of cord intensity (``window``, pseudo-HU) in the fat. Slice by
-    slice upwards, the IVC is the region of that intensity inside a disc around the last
-    cross-section, overlapping it and of about the IVC's area (:data:`AREA_RANGE` of its
-    area below). Empty when the slice above the IVC's top is no such disc (the lumen goes
-    on, the IVC enters the liver, a partial defect) or the run is shorter than
-    :data:`OCCLUDED_MIN_MM`. Arrays are (z, y, x), axial.
+    vein goes on as a disc of cord intensity (``window``, pseudo-HU) in the fat. First, a
+    run of such discs right above the IVC's top (:func:`_cord_right_above`); failing that,
+    the cord's tip sits in the lumen a slice or more below where the cord fills the vein:
+    the vein is followed up through lumen and cord as :func:`follow_occluded_ivc_down`
+    follows it down (``lumen_min``, ``cord_max`` as there). Arrays are (z, y, x), axial.
+    """
+    out = _cord_right_above(ivc, image, spacing_mm, window=window, allowed=allowed)
+    if out.any():
+        return out
+    rev = (slice(None, None, -1),)
+    return follow_occluded_ivc_down(ivc[rev], image[rev], spacing_mm, window=window, lumen_min=lumen_min,
+                                    cord_max=cord_max, allowed=None if allowed is None else allowed[rev])[rev]
+
+
+def _cord_right_above(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, window: tuple[float, float],
+                      allowed: np.ndarray | None = None) -> np.ndarray:
+    """Slice by slice upwards from the top of ``ivc``, the IVC is the region of cord
+    intensity (``window``) inside a disc around the last cross-section, overlapping it and
+    of about the IVC's area (:data:`AREA_RANGE` of its area below). Empty when the slice
+    above the IVC's top is no such disc (the lumen goes on, the IVC enters the liver, the
+    cord's tip in the lumen) or the run is shorter than :data:`OCCLUDED_MIN_MM`.
     """
     out = np.zeros_like(ivc)
     top = _top(ivc, float(spacing_mm[0]))

@@ -151,7 +151,8 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     d_level = 0.5 * (defect_min + defect_max)
     top_median = 0.5 * (d_level + lumen_min)
     allowed = None if avoid is None else ~avoid
-    occluded = follow_occluded_ivc_up(ivc_seed, smooth, sp, window=(defect_min, top_median), allowed=allowed)
+    occluded = follow_occluded_ivc_up(ivc_seed, smooth, sp, window=(defect_min, top_median), lumen_min=lumen_min,
+                                      cord_max=defect_max, allowed=allowed)
     seed_level = float(np.median(smooth[ivc_seed])) if occluded.any() else None
     lumen = lumen | follow_ivc_up(occluded if occluded.any() else ivc_seed, smooth, sp, allowed=allowed,
                                   min_level=lumen_min, level=seed_level)
