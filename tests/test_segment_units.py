@@ -536,12 +536,22 @@ def test_crescent_links_join_a_vein_piece_through_its_crescent_only():
     sheet = (np.abs(Y - 50) <= 1.0) & (Z > 5) & (Z < 95)
     sheet_ends = (np.abs(X - 30) <= 1.0) & (Y > 35) & (Y < 50) & ((Z > 70) & (Z < 74) | (Z > 30) & (Z < 34))
     bright = crescent | blob | blob_tree | blob_piece | sheet | sheet_ends
-    links = crescent_links(bright & ~tree & ~piece, tree, piece, spacing, max_half_thickness_mm=3.0)
+    links = crescent_links(bright & ~tree & ~piece, tree, piece, spacing, max_half_thickness_mm=3.0,
+                           max_width_mm=24.0)
     assert (links & crescent).sum() >= 0.9 * crescent.sum()
     assert not (links & blob).any()
     assert not (links & sheet).any()
     # without the tree or without the piece there is nothing to link
-    assert not crescent_links(crescent, tree, np.zeros_like(piece), spacing, max_half_thickness_mm=3.0).any()
+    assert not crescent_links(crescent, tree, np.zeros_like(piece), spacing, max_half_thickness_mm=3.0,
+                              max_width_mm=24.0).any()
+    # a short stump beyond a long crescent (a vein running on past the cord, cut off again)
+    # is linked too: the crescent is narrow, whatever its length
+    stump = piece & (Z > 38)  # one slice
+    links = crescent_links(bright & ~tree & ~stump, tree, stump, spacing, max_half_thickness_mm=3.0,
+                           max_width_mm=24.0)
+    assert crescent.sum() > stump.sum()
+    assert (links & crescent).sum() >= 0.9 * crescent.sum()
+    assert not (links & sheet).any()
 
 
 def test_defects_in_keeps_a_solid_defect_and_drops_partial_volume_shells():

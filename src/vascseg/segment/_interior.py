@@ -144,8 +144,18 @@ def connectors(fill: np.ndarray, base: np.ndarray) -> np.ndarray:
     return np.isin(lf, keep) if len(keep) else np.zeros_like(fill)
 
 
+def _section_width_mm(component: np.ndarray, spacing_mm) -> float:
+    """The median over its slices of ``component``'s in-plane extent (bounding-box diagonal,
+    mm): where it merges with a junction a slice or two are wider."""
+    widths = []
+    for k in np.flatnonzero(component.any(axis=(1, 2))):
+        ys, xs = (np.flatnonzero(component[k].any(axis=a)) for a in (1, 0))
+        widths.append(np.hypot((ys[-1] - ys[0] + 1) * spacing_mm[1], (xs[-1] - xs[0] + 1) * spacing_mm[2]))
+    return float(np.median(widths))
+
+
 def crescent_links(bright: np.ndarray, tree: np.ndarray, pieces: np.ndarray, spacing_mm, *,
-                   max_half_thickness_mm: float, avoid: np.ndarray | None = None,
+                   max_half_thickness_mm: float, max_width_mm: float, avoid: np.ndarray | None = None,
                    clearance_mm: float = 0.0) -> np.ndarray:
     """Thin components of ``bright`` (enhanced voxels in neither) touching both ``tree`` and
     a ``pieces`` voxel (26-connected).
@@ -155,8 +165,9 @@ def crescent_links(bright: np.ndarray, tree: np.ndarray, pieces: np.ndarray, spa
     from the tree, though its lumen runs on, dimmed by partial volume, around the cord. A
     crescent is thin: bright parts where a ball of ``max_half_thickness_mm`` fits (organs,
     marrow), and a margin of one in-plane voxel around them, are no link; nor are voxels
-    within ``clearance_mm`` of ``avoid`` (arteries), nor a component larger than the largest
-    piece it touches.
+    within ``clearance_mm`` of ``avoid`` (arteries), nor a component whose slices are typically
+    (median) wider than ``max_width_mm`` (a vein's cross-section; the partial-volume shell of
+    an organ, a sheet of bowel wall are wider).
     """
     full = np.ones((3, 3, 3), bool)
     out = np.zeros_like(bright)
@@ -183,18 +194,10 @@ def crescent_links(bright: np.ndarray, tree: np.ndarray, pieces: np.ndarray, spa
     if n == 0:
         return out
     on_tree = np.unique(lab[ndi.binary_dilation(tree[sl], full) & cand])
-    # the largest piece each link touches: a link is no larger than the piece of vein it
-    # restores (partial volume of a noisy organ touching vessels is)
-    plab, _ = ndi.label(pieces[sl], structure=full)
-    psize = np.bincount(plab.ravel())
-    psize[0] = 0
-    reach = ndi.grey_dilation(plab, footprint=full)  # a piece label next to each voxel
-    piece_of = np.zeros(n + 1, np.int64)
-    touch = cand & (reach > 0)
-    np.maximum.at(piece_of, lab[touch], psize[reach[touch]])
-    size = np.bincount(lab.ravel(), minlength=n + 1)
-    ok = np.flatnonzero((piece_of > 0) & (size <= piece_of))
-    keep = np.intersect1d(on_tree[on_tree > 0], ok[ok > 0])
-    if len(keep):
+    on_piece = np.unique(lab[ndi.binary_dilation(pieces[sl], full) & cand])
+    boxes = ndi.find_objects(lab)
+    keep = [i for i in np.intersect1d(on_tree, on_piece) if i > 0
+            and _section_width_mm(lab[boxes[i - 1]] == i, sp) <= max_width_mm]
+    if keep:
         out[sl] = np.isin(lab, keep)
     return out

@@ -182,13 +182,15 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     if ct_like:
         # a crescent the vessel mask lost between the tree and a piece of the vein beyond:
         # its wall votes like the rest of the lumen, so the cord it wraps is filled (a cord
-        # as dense as the muscle around it leaves no hypodense tube to bridge through)
-        enhanced = img >= lumen_min
+        # as dense as the muscle around it leaves no hypodense tube to bridge through); a thin
+        # crescent is dimmed by partial volume, so enhanced is taken from half-way between
+        # the lumen threshold and the cord's upper bound (CT: ~100 HU, above muscle)
+        enhanced = img >= 0.5 * (lumen_min + top_median)
         if solid is not None:
             enhanced &= ~solid[sl]
         reached = holding(lum | env_all[sl] | occluded[sl], ivc_seed[sl])
         lum = lum | crescent_links(enhanced, reached, lum & ~reached, sp,
-                                   max_half_thickness_mm=CRESCENT_HALF_THICKNESS_MM,
+                                   max_half_thickness_mm=CRESCENT_HALF_THICKNESS_MM, max_width_mm=2 * radius_mm,
                                    avoid=None if avoid is None else avoid[sl],
                                    clearance_mm=ARTERY_CLEARANCE_MM)
     passable = hypo | lum
