@@ -654,6 +654,31 @@ def test_bridge_is_not_made_of_tissue_as_bright_as_an_organ(between, tissue_max,
     assert bool(interior.any()) is joined
 
 
+@pytest.mark.parametrize("gap_mm, joined", [(4.0, True), (6.0, False)])
+def test_bridge_does_not_skirt_the_edge_of_a_wider_mass(gap_mm, joined):
+    # two thin veins (r 3 mm) end on either side of a hypodense mass (r 9 mm, an ovary
+    # between the uterine and ovarian veins): a path from one to the other skirts the mass's
+    # edge, shallow all along, but the tissue it would fill is deeper than a vein of their
+    # calibre; veins whose ends nearly touch (2 mm apart) are joined still
+    from vascseg.segment._bridge import bridge_pieces
+
+    spacing = (2.0, 1.0, 1.0)
+    Z, Y, X = _grid(spacing, (100.0, 50.0, 50.0))
+    mass = (Z - 50) ** 2 + (Y - 25) ** 2 + (X - 25) ** 2 <= 81
+    tree = ((Y - 25 + gap_mm) ** 2 + (X - 31) ** 2 <= 9) & (Z >= 50)
+    piece = ((Y - 25 - gap_mm) ** 2 + (X - 31) ** 2 <= 9) & (Z <= 50)
+    values = np.full(mass.shape, -100.0)
+    values[mass] = 50.0
+    values[tree | piece] = 180.0
+    img = _render(spacing, values, np.random.default_rng(3), noise=5.0)
+    lum = img >= 120.0
+    hypo = (img >= -10) & (img < 110)
+    j, interior, _ = bridge_pieces(lum & tree, lum & piece, hypo, spacing, max_bridge_mm=120.0,
+                                   max_radius_mm=12.0, image=img, lumen_level=180.0, lumen_min=120.0)
+    assert bool(j.any()) is joined
+    assert bool((interior & mass).any()) is joined
+
+
 def test_bridge_measures_a_crescent_stump_by_the_vein_it_wraps():
     # a cord fills a vein (r 6 mm) from z 30 to 50 mm and goes on, eccentric (r 5 mm),
     # to the end: the far stump's lumen is only a crescent around it, a voxel or so thick.

@@ -58,7 +58,9 @@ close are artery fragments cut off by the vein/artery split more often than vein
 RADIUS_RATIO = (0.5, 1.6)
 """The occluded tube's radius (median along the bridge) lies within these fractions of the
 stump's radius (its lumen's +1 mm, or its interior's): thicker hypodense tissue is muscle,
-bowel or an ovary, thinner a rim."""
+bowel or an ovary, thinner a rim. The upper bound also holds for the tissue the bridge would
+fill (90th percentile of its depth): a path may skirt the edge of a wider mass, shallow all
+along it."""
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,8 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
                     continue
                 else:
                     near = (within_mm(mark, r, sp) & hypo) | mark  # the path itself keeps it connected
+                    if float(np.percentile(thick[near], 90)) > widest[i]:
+                        continue  # the path skirts the edge of a wider mass (an ovary, muscle)
                 interior |= near
                 current |= near
             box, m = own(i)
