@@ -179,20 +179,24 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     # CT: the hypodense window runs up to the lumen threshold and holds muscle and bowel
     # wall too; T1 MR: fat lies between the defect window and the lumen, muscle below it
     ct_like = lumen_min <= defect_max
-    if ct_like:
-        # a crescent the vessel mask lost between the tree and a piece of the vein beyond:
-        # its wall votes like the rest of the lumen, so the cord it wraps is filled (a cord
-        # as dense as the muscle around it leaves no hypodense tube to bridge through); a thin
-        # crescent is dimmed by partial volume, so enhanced is taken from half-way between
-        # the lumen threshold and the cord's upper bound (CT: ~100 HU, above muscle)
+
+    def crescents(tree: np.ndarray, pieces: np.ndarray) -> np.ndarray:
+        """Crescents linking ``pieces`` to ``tree`` (:func:`crescent_links`); a thin crescent
+        is dimmed by partial volume, so it is enhanced from half-way between the lumen
+        threshold and the cord's upper bound (CT: ~100 HU, above muscle)."""
         enhanced = img >= 0.5 * (lumen_min + top_median)
         if solid is not None:
             enhanced &= ~solid[sl]
+        return crescent_links(enhanced, tree, pieces, sp, max_half_thickness_mm=CRESCENT_HALF_THICKNESS_MM,
+                              max_width_mm=2 * radius_mm, avoid=None if avoid is None else avoid[sl],
+                              clearance_mm=ARTERY_CLEARANCE_MM)
+
+    if ct_like:
+        # a crescent the vessel mask lost between the tree and a piece of the vein beyond:
+        # its wall votes like the rest of the lumen, so the cord it wraps is filled (a cord
+        # as dense as the muscle around it leaves no hypodense tube to bridge through)
         reached = holding(lum | env_all[sl] | occluded[sl], ivc_seed[sl])
-        lum = lum | crescent_links(enhanced, reached, lum & ~reached, sp,
-                                   max_half_thickness_mm=CRESCENT_HALF_THICKNESS_MM, max_width_mm=2 * radius_mm,
-                                   avoid=None if avoid is None else avoid[sl],
-                                   clearance_mm=ARTERY_CLEARANCE_MM)
+        lum = lum | crescents(reached, lum & ~reached)
     passable = hypo | lum
     votes = vote_centres(lum, img, sp, passable=passable, r_max_mm=radius_mm,
                          exclude=env_all[sl] & ~lum)
@@ -224,6 +228,14 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     if cords.any():
         base |= cords
         tree = holding(base | closed | bridged, seed)
+    if not ct_like:
+        # T1 MR: a crescent links a piece no bridge reached (after the bridges, whose tube
+        # fills the cord the crescent wraps; the wall votes do not, their window holding fat)
+        links = crescents(tree, lum & ~tree)
+        if links.any():
+            lum |= links
+            base |= links
+            tree = holding(base | closed | bridged, seed)
     base &= tree
     if ct_like:
         # the sectors of a wall-adherent defect beside its crescent, where it borders muscle,
