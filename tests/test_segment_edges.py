@@ -204,3 +204,21 @@ def test_an_mr_ovarian_vein_past_skip_lesions_is_linked_by_its_crescent():
     gv = LABELS["gonadal_vein_right"]
     assert (ph.defects & (ph.veins == gv)).any()  # the case
     assert dice(ph.veins == gv, seg.veins == gv) >= 0.8
+
+
+def test_the_ivc_above_a_cord_is_named_though_the_widest_way_up_turns_aside():
+    # MR seed 90: above the cord filling the IVC at the renal veins, the walk up the widest
+    # child leaves the IVC for a thin vessel beside it (the IVC's first stretch above the
+    # cord is no wider), so the IVC above went unnamed, and with it the left renal and left
+    # ovarian veins (Dice 0); the way to the highest node of IVC calibre finds it
+    from vascseg.anatomy import LABELS
+    from vascseg.evaluation import dice
+    from vascseg.phantom import PhantomSpec, generate_phantom
+    from vascseg.segment import segment_veins
+
+    ph = generate_phantom(PhantomSpec(seed=90, modality="MR", route="ovarian-renal-caval-left", pattern="continuous"))
+    seg = segment_veins(ph.volume)
+    ivc = LABELS["ivc"]
+    assert dice(ph.veins == ivc, seg.veins == ivc) >= 0.85
+    gl = LABELS["gonadal_vein_left"]
+    assert dice(ph.veins == gl, seg.veins == gl) >= 0.6

@@ -377,24 +377,32 @@ def cranial_ivc(t: Tree, root: int, min_calibre_mm: float) -> list[int]:
     The widest branch heading cranially from the root, from where it regains IVC calibre
     (``min_calibre_mm``, median radius over :data:`WIDENING_SPAN_MM`) to where it loses it
     again (the IVC ends or enters the liver), if that rises :data:`CRANIAL_REACH_MM` above
-    the root.
+    the root. The way to each child's highest node of IVC calibre is tried too: where a
+    cord leaves only a thin lumen above the narrowing, a thin vessel beside it may be the
+    widest child there and lead the walk away from the IVC.
     """
     best: tuple[float, list[int]] | None = None
     for c in t.children[root]:
         if branch_length(t, c) < MIN_BRANCH_MM:
             continue
-        up = wide_path(t, c, heading=-CAUDAL, heading_min=CRANIAL_MIN)
-        if direction(t, root, up)[2] < CRANIAL_MIN:
-            continue
-        wide = smooth_radius(t, up, WIDENING_SPAN_MM) >= min_calibre_mm
-        if not wide.any():
-            continue
-        first = int(np.argmax(wide))
-        last = first + int(np.argmin(wide[first:])) if not wide[first:].all() else len(up)
-        top = first + int(np.argmax(t.pos[up[first:last], 2]))
-        rise = float(t.pos[up[top], 2] - t.pos[root, 2])
-        if rise >= CRANIAL_REACH_MM and (best is None or rise > best[0]):
-            best = (rise, up[: top + 1])
+        sub = np.asarray(subtree(t, c))
+        big = sub[t.radius[sub] >= min_calibre_mm]
+        paths = [wide_path(t, c, heading=-CAUDAL, heading_min=CRANIAL_MIN)]
+        if len(big):
+            full = path_to(t, int(big[np.argmax(t.pos[big, 2])]))
+            paths.append(full[full.index(c):])
+        for up in paths:
+            if direction(t, root, up)[2] < CRANIAL_MIN:
+                continue
+            wide = smooth_radius(t, up, WIDENING_SPAN_MM) >= min_calibre_mm
+            if not wide.any():
+                continue
+            first = int(np.argmax(wide))
+            last = first + int(np.argmin(wide[first:])) if not wide[first:].all() else len(up)
+            top = first + int(np.argmax(t.pos[up[first:last], 2]))
+            rise = float(t.pos[up[top], 2] - t.pos[root, 2])
+            if rise >= CRANIAL_REACH_MM and (best is None or rise > best[0]):
+                best = (rise, up[: top + 1])
     return [] if best is None else best[1]
 
 
