@@ -19,6 +19,7 @@ from scipy import ndimage as ndi
 from ._bridge import bridge_pieces
 from ._cords import follow_cords_down
 from ._distance import edt_mm as _edt_mm
+from ._distance import within_mm
 from ._interior import (
     POCKET_CONTACT,
     POCKET_EXTENT_MM,
@@ -86,6 +87,10 @@ CRESCENT_HALF_THICKNESS_MM = 3.0
 """A crescent linking a vein piece to the tree holds no voxel deeper than this inside it (a
 vein's whole lumen there would have been a tube)."""
 
+FAT_SHELL_MM = (1.5, 3.0)
+"""T1 MR: the fat level is measured this far (mm) outside the lumen (past its partial-volume
+rim)."""
+
 MARGIN_VOX = 1.0
 """Diameters run this many in-plane voxels past twice the radius: a wall voxel lies inside
 the lumen edge, about half a voxel from the wall, on both sides."""
@@ -112,7 +117,8 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     4. Lumen edge voxels darker than half-way between the local lumen level and the
        defect level go to the defect (partial volume); hypodense components as bright as
        organ partial volume are dropped; closing-envelope voxels stay only where they join
-       pieces the interior leaves apart; enclosed cavities are filled.
+       pieces the interior leaves apart; on T1 MR the completed lumen's walls vote again for
+       the cords they wrap (:func:`_mr_cords`); enclosed cavities are filled.
 
     Parameters
     ----------
@@ -265,6 +271,9 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     lumen_links = bright_pieces(bright if top_median <= lumen_min else links, img, lumen_min)
     lum |= lumen_links
     inside = base | lumen_links | (links & ~bright)
+    if not ct_like:
+        inside |= _mr_cords(lum, inside, img, sp, hypo=hypo, soft=soft, cord_max=defect_max,
+                            radius_mm=radius_mm, exclude=env_all[sl] & ~lum)
     # voxels the vein encloses entirely (noise in the lumen) are vein: a cavity would split
     # the skeleton that names the tree into parallel strands
     cavities = ndi.binary_fill_holes(inside) & ~inside
@@ -274,6 +283,26 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     lum_out = np.zeros_like(lumen)
     lum_out[sl] = lum
     return env, lum_out
+
+
+def _mr_cords(lum: np.ndarray, inside: np.ndarray, img: np.ndarray, sp: np.ndarray, *, hypo: np.ndarray,
+              soft: np.ndarray, cord_max: float, radius_mm: float, exclude: np.ndarray) -> np.ndarray:
+    """T1 MR: the cords the tree's final lumen wraps, joined to ``inside``.
+
+    The lumen is complete only once crescents and links are in (the first votes saw the
+    vessel mask only); its walls vote again, and the diameters are kept where darker than
+    half-way between the defect window's top (``cord_max``) and the fat around the veins
+    (median of the hypodense, non-defect voxels 1.5-3 mm outside the lumen).
+    """
+    shell = within_mm(lum, FAT_SHELL_MM[1], sp) & ~within_mm(lum, FAT_SHELL_MM[0], sp) & hypo & ~soft
+    if not shell.any():
+        return np.zeros_like(lum)
+    cord_top = 0.5 * (cord_max + float(np.median(img[shell])))
+    passable = hypo | lum
+    votes = vote_centres(lum, img, sp, passable=passable, r_max_mm=radius_mm, exclude=exclude)
+    cords = fill_tubes(votes, lum, sp, passable=passable, margin_mm=MARGIN_VOX * float(np.mean(sp[1:])))
+    cords &= hypo & (img < cord_top)
+    return holding(inside | cords, inside) & cords
 
 
 def defects_in(envelope: np.ndarray, lumen: np.ndarray, veins: np.ndarray, spacing_mm, *,
