@@ -987,6 +987,32 @@ def test_vein_interior_finds_the_defect_and_nothing_on_a_clean_vein(with_defect)
         assert not found.any()
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("organ", [False, True])
+def test_mr_cords_fill_the_cord_a_crescent_wraps_and_no_dark_tissue_beside_the_vein(seed, organ):
+    """T1 MR (pseudo-HU): a small vein (r 5 mm) in fat, a cord (r 3.5 mm, 5 pseudo-HU) against
+    its wall over 20 mm; with ``organ``, a slab as dark as the cord lies against the vein."""
+    from vascseg.segment.defects import _mr_cords
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (60.0, 36.0, 36.0))
+    vein = (Y - 18) ** 2 + (X - 18) ** 2 <= 5.0**2
+    cord = ((Y - 18) ** 2 + (X - 19.5) ** 2 <= 3.5**2) & (Z > 20) & (Z < 40)
+    slab = (X > 24) & (X < 32) & (np.abs(Y - 18) < 8) & ~vein
+    values = np.where(vein, 160.0, 45.0)
+    values[cord] = 5.0
+    if organ:
+        values[slab] = 0.0
+    img = _render(spacing, values, np.random.default_rng(seed), noise=4.0)
+    lum = img >= 120
+    below = (img >= -50) & (img < 120)
+    cords = _mr_cords(lum, lum, img, np.asarray(spacing), below=below, cord_max=20.0, radius_mm=12.0,
+                      exclude=np.zeros_like(lum))
+    assert (cords & cord).sum() >= 0.5 * cord.sum()
+    assert (cords & ~ndi.binary_dilation(vein)).sum() <= 0.02 * cord.sum()
+    assert not (cords & slab).any()
+
+
 # --------------------------------------------------------------------------- May-Thurner slit
 @pytest.mark.parametrize("spacing", [(2.0, 1.0, 1.0), (1.0, 1.5, 1.5)])
 def test_bright_links_keep_a_flattened_vein_between_two_pieces_and_nothing_else(spacing):

@@ -272,7 +272,10 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     lum |= lumen_links
     inside = base | lumen_links | (links & ~bright)
     if not ct_like:
-        inside |= _mr_cords(lum, inside, img, sp, hypo=hypo, soft=soft, cord_max=defect_max,
+        below = (img >= defect_min) & (img < lumen_min)
+        if avoid is not None:
+            below &= ~avoid[sl]
+        inside |= _mr_cords(lum, inside, img, sp, below=below, cord_max=defect_max,
                             radius_mm=radius_mm, exclude=env_all[sl] & ~lum)
     # voxels the vein encloses entirely (noise in the lumen) are vein: a cavity would split
     # the skeleton that names the tree into parallel strands
@@ -285,23 +288,25 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     return env, lum_out
 
 
-def _mr_cords(lum: np.ndarray, inside: np.ndarray, img: np.ndarray, sp: np.ndarray, *, hypo: np.ndarray,
-              soft: np.ndarray, cord_max: float, radius_mm: float, exclude: np.ndarray) -> np.ndarray:
+def _mr_cords(lum: np.ndarray, inside: np.ndarray, img: np.ndarray, sp: np.ndarray, *, below: np.ndarray,
+              cord_max: float, radius_mm: float, exclude: np.ndarray) -> np.ndarray:
     """T1 MR: the cords the tree's final lumen wraps, joined to ``inside``.
 
     The lumen is complete only once crescents and links are in (the first votes saw the
-    vessel mask only); its walls vote again, and the diameters are kept where darker than
+    vessel mask only, and the hypodense window followed its local level, which a vein
+    found late lacks); its walls vote again through ``below`` (voxels under the lumen
+    threshold that may be vessel interior), and the diameters are kept where darker than
     half-way between the defect window's top (``cord_max``) and the fat around the veins
-    (median of the hypodense, non-defect voxels 1.5-3 mm outside the lumen).
+    (median of the voxels of ``below`` above the window 1.5-3 mm outside the lumen).
     """
-    shell = within_mm(lum, FAT_SHELL_MM[1], sp) & ~within_mm(lum, FAT_SHELL_MM[0], sp) & hypo & ~soft
+    shell = within_mm(lum, FAT_SHELL_MM[1], sp) & ~within_mm(lum, FAT_SHELL_MM[0], sp) & below & (img >= cord_max)
     if not shell.any():
         return np.zeros_like(lum)
     cord_top = 0.5 * (cord_max + float(np.median(img[shell])))
-    passable = hypo | lum
+    passable = below | lum
     votes = vote_centres(lum, img, sp, passable=passable, r_max_mm=radius_mm, exclude=exclude)
     cords = fill_tubes(votes, lum, sp, passable=passable, margin_mm=MARGIN_VOX * float(np.mean(sp[1:])))
-    cords &= hypo & (img < cord_top)
+    cords &= below & (img < cord_top)
     return holding(inside | cords, inside) & cords
 
 
