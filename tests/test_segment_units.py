@@ -569,6 +569,30 @@ def test_defects_in_keeps_a_solid_defect_and_drops_partial_volume_shells():
     assert not (out & shell).any()
 
 
+
+@pytest.mark.parametrize("dark_cord", [True, False])
+def test_defects_in_keeps_a_dark_cord_two_thick_slices_deep_only(dark_cord):
+    """A small vein running in the slice plane (2.5 mm slices): a cord two slices thick has no
+    core of six face neighbours; darker than any partial volume of lumen and fat, it stays, a
+    partial-volume sheet as wide (one slice) does not, dark or not."""
+    from vascseg.segment.defects import defects_in
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (30.0, 40.0, 60.0))
+    k = np.rint(Z / 2.5).astype(int)
+    vein = ((Y - 20) ** 2 <= 16) & (k >= 4) & (k <= 7) & (X > 5) & (X < 55)
+    cord = vein & (k >= 5) & (k <= 6) & (X > 20) & (X < 35)  # two slices, 6 x 15 mm in-plane
+    sheet = vein & (k == 4) & (X > 40) & (X < 52)  # the vein's bottom slice, partial volume
+    lumen = vein & ~cord & ~sheet
+    dark = cord.copy() if dark_cord else np.zeros_like(cord)
+    dark |= sheet  # dark or not, one slice has no core
+    env = vein
+    out = defects_in(env, lumen, env.astype(np.uint8), spacing, min_volume_ml=0.05, dark=dark)
+    assert (out & cord).sum() == (cord.sum() if dark_cord else 0)
+    assert not (out & sheet).any()
+    # without the dark mask the cord is a shell too
+    assert not defects_in(env, lumen, env.astype(np.uint8), spacing, min_volume_ml=0.05).any()
+
 # --------------------------------------------------------------------------- occlusion bridge
 @pytest.mark.parametrize("seed", [3, 11])
 def test_minimal_paths_over_passable_voxels_match_scikit_image(seed):

@@ -138,7 +138,9 @@ def refine_on_input_grid(det: Detection, volume, img: np.ndarray, factors, cfg, 
     if seg_c.defects.any() and lumen_f.any():
         # defects where the working grid found them (one working voxel around), edges here
         near_def = up(_grown(seg_c.defects[cbox]))
-        defects[box] = defects_in(env_f & near_def, lumen_f, names, sp, min_volume_ml=cfg.min_defect_volume_ml)
+        dark = None if det.dark_hu is None else (smooth >= det.dark_hu[0]) & (smooth < det.dark_hu[1])
+        defects[box] = defects_in(env_f & near_def, lumen_f, names, sp, min_volume_ml=cfg.min_defect_volume_ml,
+                                  dark=dark)
     del smooth, allowed, env_f, names, lumen_f
     present = set(np.unique(veins[box]).tolist())
     missing = dict(seg_c.missing)

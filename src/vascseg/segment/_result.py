@@ -60,6 +60,11 @@ class Detection:
         Bone and solid organs: never vessel.
     lumen_level : float
         Median (pseudo-)HU of the vessel cores (the half-maximum reference).
+    dark_hu : (float, float) or None
+        T1 MR: a cord's intensities (pseudo-HU, from the defect level up to
+        :func:`vascseg.segment.defects.cord_top`), which no partial volume of the lumen and
+        the fat around it has (``dark`` of :func:`~vascseg.segment.defects.defects_in`);
+        None on CT.
     """
 
     segmentation: Segmentation
@@ -68,3 +73,4 @@ class Detection:
     body: np.ndarray
     blocked: np.ndarray
     lumen_level: float
+    dark_hu: tuple[float, float] | None = None

@@ -288,6 +288,18 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     return env, lum_out
 
 
+def cord_top(lumen: np.ndarray, image: np.ndarray, spacing_mm, *, below: np.ndarray,
+             cord_max: float) -> float | None:
+    """T1 MR: the upper bound of a cord's intensity, half-way between the defect window's top
+    (``cord_max``) and the fat around the veins (median of the voxels of ``below`` above the
+    window 1.5-3 mm outside ``lumen``); None without such voxels. Partial volume between
+    the lumen and that fat is brighter than the fat: nothing this dark is."""
+    sp = np.asarray(spacing_mm, float)
+    shell = within_mm(lumen, FAT_SHELL_MM[1], sp) & ~within_mm(lumen, FAT_SHELL_MM[0], sp) & below
+    shell &= image >= cord_max
+    return 0.5 * (cord_max + float(np.median(image[shell]))) if shell.any() else None
+
+
 def _mr_cords(lum: np.ndarray, inside: np.ndarray, img: np.ndarray, sp: np.ndarray, *, below: np.ndarray,
               cord_max: float, radius_mm: float, exclude: np.ndarray) -> np.ndarray:
     """T1 MR: the cords the tree's final lumen wraps, joined to ``inside``.
@@ -296,29 +308,32 @@ def _mr_cords(lum: np.ndarray, inside: np.ndarray, img: np.ndarray, sp: np.ndarr
     vessel mask only, and the hypodense window followed its local level, which a vein
     found late lacks); its walls vote again through ``below`` (voxels under the lumen
     threshold that may be vessel interior), and the diameters are kept where darker than
-    half-way between the defect window's top (``cord_max``) and the fat around the veins
-    (median of the voxels of ``below`` above the window 1.5-3 mm outside the lumen).
+    :func:`cord_top`.
     """
-    shell = within_mm(lum, FAT_SHELL_MM[1], sp) & ~within_mm(lum, FAT_SHELL_MM[0], sp) & below & (img >= cord_max)
-    if not shell.any():
+    top = cord_top(lum, img, sp, below=below, cord_max=cord_max)
+    if top is None:
         return np.zeros_like(lum)
-    cord_top = 0.5 * (cord_max + float(np.median(img[shell])))
     passable = below | lum
     votes = vote_centres(lum, img, sp, passable=passable, r_max_mm=radius_mm, exclude=exclude)
     cords = fill_tubes(votes, lum, sp, passable=passable, margin_mm=MARGIN_VOX * float(np.mean(sp[1:])))
-    cords &= below & (img < cord_top)
+    cords &= below & (img < top)
     return holding(inside | cords, inside) & cords
 
 
 def defects_in(envelope: np.ndarray, lumen: np.ndarray, veins: np.ndarray, spacing_mm, *,
-               min_volume_ml: float, min_thickness_mm: float = 1.5) -> np.ndarray:
+               min_volume_ml: float, min_thickness_mm: float = 1.5,
+               dark: np.ndarray | None = None) -> np.ndarray:
     """Defect mask: envelope voxels that are not lumen, inside named veins, cleaned.
 
     A defect component must hold a core: voxels whose six face neighbours are candidates
     too and which lie deeper than ``min_thickness_mm / 2`` inside it. Shells one or two
     voxels thick have none, whatever the voxel size: partial volume between lumen and fat
     (half lumen, half fat reads like a defect), above all across thick slices at the top
-    and bottom of a vein running in the slice plane. Components smaller than
+    and bottom of a vein running in the slice plane. Where a voxel is ``dark`` (darker than
+    any partial volume of the lumen and the tissue around the veins: on T1 MR, below
+    :func:`cord_top`), its four in-plane neighbours and one candidate above or below
+    suffice: a cord in a small vein running in the slice plane spans only two or three
+    thick slices (one dark slice is still a sheet). Components smaller than
     ``min_volume_ml`` are dropped.
     """
     cand = envelope & ~lumen & (veins > 0)
@@ -328,7 +343,16 @@ def defects_in(envelope: np.ndarray, lumen: np.ndarray, veins: np.ndarray, spaci
     sl = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(sl, cand.shape, strict=True))
     c = cand[sl]
     core = ndi.binary_erosion(c, ndi.generate_binary_structure(3, 1))
-    core &= _edt_mm(c, spacing_mm) > min_thickness_mm / 2.0
+    deep = _edt_mm(c, spacing_mm) > min_thickness_mm / 2.0
+    core &= deep
+    if dark is not None:
+        # in-plane neighbours, and a candidate above or below: two slices at least
+        plane = np.zeros((3, 3, 3), bool)
+        plane[1] = ndi.generate_binary_structure(2, 1)
+        stacked = np.zeros_like(c)
+        stacked[1:] |= c[:-1]
+        stacked[:-1] |= c[1:]
+        core |= ndi.binary_erosion(c, plane) & stacked & dark[sl] & deep
     lab, n = ndi.label(c, structure=np.ones((3, 3, 3)))
     out = np.zeros_like(cand)
     if n:
