@@ -18,7 +18,7 @@ from ._distance import within_mm
 from ._grid import block_mean, coarse_volume, working_factors
 from ._refine import defect_window, refine_on_input_grid
 from ._result import Detection, Segmentation
-from .defects import cord_top, defects_in, vein_interior
+from .defects import cord_top, cord_voxels, defects_in, vein_interior
 from .lumen import (
     body_mask,
     bone_mask,
@@ -186,8 +186,10 @@ def _detect(volume: Volume, img: np.ndarray, cfg, landmarks, prior: Prior | None
         top = cord_top(lumen, smooth, sp, below=(smooth >= d_lo) & (smooth < cfg.ct_lumen_min_hu) & ~arteries,
                        cord_max=d_hi)
         dark_hu = None if top is None else (0.5 * (d_lo + d_hi), top)
-    defects = defects_in(env, lumen, veins, sp, min_volume_ml=cfg.min_defect_volume_ml,
-                         dark=None if dark_hu is None else (smooth >= dark_hu[0]) & (smooth < dark_hu[1])) if lumen.any() else zeros
+    defects = zeros
+    if lumen.any():
+        defects = defects_in(env, lumen, veins, sp, min_volume_ml=cfg.min_defect_volume_ml,
+                             dark=cord_voxels(smooth, dark_hu))
     present = set(np.unique(veins).tolist())
     missing = {}
     for n in VEIN_NAMES:

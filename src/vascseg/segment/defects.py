@@ -300,6 +300,11 @@ def cord_top(lumen: np.ndarray, image: np.ndarray, spacing_mm, *, below: np.ndar
     return 0.5 * (cord_max + float(np.median(image[shell]))) if shell.any() else None
 
 
+def cord_voxels(image: np.ndarray, window: tuple[float, float] | None) -> np.ndarray | None:
+    """Voxels of ``image`` within a cord's intensity ``window`` [lo, hi) (None: no window)."""
+    return None if window is None else (image >= window[0]) & (image < window[1])
+
+
 def _mr_cords(lum: np.ndarray, inside: np.ndarray, img: np.ndarray, sp: np.ndarray, *, below: np.ndarray,
               cord_max: float, radius_mm: float, exclude: np.ndarray) -> np.ndarray:
     """T1 MR: the cords the tree's final lumen wraps, joined to ``inside``.
@@ -329,9 +334,10 @@ def defects_in(envelope: np.ndarray, lumen: np.ndarray, veins: np.ndarray, spaci
     too and which lie deeper than ``min_thickness_mm / 2`` inside it. Shells one or two
     voxels thick have none, whatever the voxel size: partial volume between lumen and fat
     (half lumen, half fat reads like a defect), above all across thick slices at the top
-    and bottom of a vein running in the slice plane. Where a voxel is ``dark`` (darker than
-    any partial volume of the lumen and the tissue around the veins: on T1 MR, below
-    :func:`cord_top`), its four in-plane neighbours and one candidate above or below
+    and bottom of a vein running in the slice plane. Where a voxel is ``dark`` (a cord's
+    intensity, which no partial volume of the lumen and the tissue around the veins has: on
+    T1 MR, from the defect level up to :func:`cord_top`), its four in-plane neighbours and one
+    candidate above or below
     suffice: a cord in a small vein running in the slice plane spans only two or three
     thick slices (one dark slice is still a sheet). Components smaller than
     ``min_volume_ml`` are dropped.
