@@ -249,8 +249,9 @@ def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
     (:data:`CORD_CONTRAST`), is cord-filled; its cord, the voxels on the cord's side of
     half-way between the two (a partial-volume rim lies between them), has
     :data:`AREA_RANGE` of the IVC's area (a cord in muscle of its density does not). The
-    tracking stops where the vein divides, leaves the window, or shows lumen again below
-    the cord. Empty unless the cord-filled sections run for :data:`OCCLUDED_MIN_MM`.
+    first such section may hold lumen beside the cord (an oblique cord top): when its cord
+    side is too small for an IVC section, it is taken whole, once. The tracking stops where
+    the vein divides, leaves the window, or shows lumen again below the cord. Empty unless the cord-filled sections run for :data:`OCCLUDED_MIN_MM`.
     """
     out = np.zeros_like(ivc)
     ks = np.flatnonzero(ivc.any(axis=(1, 2)))
@@ -267,6 +268,7 @@ def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
     r_mm = np.sqrt(ref_area * dy * dx / np.pi)
     yy, xx = np.mgrid[0:ivc.shape[1], 0:ivc.shape[2]]
     filled = 0
+    top_blurred = False
     for kk in range(k - 1, -1, -1):
         cy, cx = np.argwhere(prev).mean(axis=0)
         win = ((yy - cy) * dy) ** 2 + ((xx - cx) * dx) ** 2 <= (r_mm + SEARCH_MARGIN_MM) ** 2
@@ -284,9 +286,16 @@ def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
             side = cur & cord & ((image[kk] < half) if around > level else (image[kk] > half))
             # noise speckles the threshold: the cord is the section's solid largest piece
             side = ndi.binary_opening(ndi.binary_fill_holes(side), _disc(1))
-            cur = _of_area(_largest(side), ref_area) if side.any() else None
-            if cur is None:
-                break
+            cord_section = _of_area(_largest(side), ref_area) if side.any() else None
+            if cord_section is None:
+                if filled or top_blurred:
+                    break
+                # an oblique cord top: lumen beside the cord in its first section
+                top_blurred = True
+                out[kk] = cur
+                prev = cur
+                continue
+            cur = cord_section
             filled += 1
             out[kk] = cur
         elif filled:
