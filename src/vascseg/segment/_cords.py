@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._distance import IN_PLANE_4
 from ._ivc import (
     AREA_RANGE,
     CORD_CONTRAST,
@@ -191,9 +192,7 @@ def follow_cords_down(defect: np.ndarray, tree: np.ndarray, image: np.ndarray, s
     underside = np.zeros_like(tree)
     underside[1:] = tree[1:] & ~tree[:-1]
     # a cap is a solid stretch of the underside (an oblique vein's underside is a thin rim)
-    in_plane = np.zeros((3, 3, 3), bool)
-    in_plane[1] = ndi.generate_binary_structure(2, 1)
-    caps = ndi.binary_erosion(underside, in_plane)
+    caps = ndi.binary_erosion(underside, IN_PLANE_4)
 
     def follow(k: int, free: _Free, marks: np.ndarray, least_px: float, min_run_mm: float,
                capped: np.ndarray | None = None, adapt: float | None = None) -> None:

@@ -5,6 +5,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+IN_PLANE_4 = np.zeros((3, 3, 3), bool)
+IN_PLANE_4[1] = ndi.generate_binary_structure(2, 1)
+IN_PLANE_4.flags.writeable = False
+"""Structuring element: the 4 neighbours within an axial slice (z, y, x arrays), for
+slice-by-slice morphology in one 3-D call."""
+
 
 def edt_mm(mask: np.ndarray, spacing_mm) -> np.ndarray:
     """Distance (mm) from each ``True`` voxel of ``mask`` to the nearest ``False`` voxel.

@@ -251,7 +251,8 @@ def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
     :data:`AREA_RANGE` of the IVC's area (a cord in muscle of its density does not). The
     first such section may hold lumen beside the cord (an oblique cord top): when its cord
     side is too small for an IVC section, it is taken whole, once. The tracking stops where
-    the vein divides, leaves the window, or shows lumen again below the cord. Empty unless the cord-filled sections run for :data:`OCCLUDED_MIN_MM`.
+    the vein divides, leaves the window, or shows lumen again below the cord. Empty unless
+    the cord-filled sections run for :data:`OCCLUDED_MIN_MM`.
     """
     out = np.zeros_like(ivc)
     ks = np.flatnonzero(ivc.any(axis=(1, 2)))

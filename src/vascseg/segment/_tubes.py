@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._distance import IN_PLANE_4
+
 RAY_STEP_MM = 0.5
 """Sampling step along a wall voxel's ray."""
 
@@ -250,9 +252,7 @@ def fill_tubes(votes: WallVotes, lumen: np.ndarray, spacing_mm, *, passable: np.
         # one count per diameter and voxel (a diameter samples a voxel several times)
         cover += np.bincount(_once_per_row(flat, ok), minlength=lumen.size).astype(np.int32)
     out = (cover >= min_cover).reshape(shape) | lumen
-    st = np.zeros((3, 3, 3), bool)
-    st[1] = ndi.generate_binary_structure(2, 1)
-    out = ndi.binary_closing(out, st) | out
+    out = ndi.binary_closing(out, IN_PLANE_4) | out
     return out & passable
 
 

@@ -18,8 +18,8 @@ from scipy import ndimage as ndi
 
 from ._bridge import bridge_pieces
 from ._cords import follow_cords_down
+from ._distance import IN_PLANE_4, within_mm
 from ._distance import edt_mm as _edt_mm
-from ._distance import within_mm
 from ._interior import (
     POCKET_CONTACT,
     POCKET_EXTENT_MM,
@@ -337,9 +337,9 @@ def defects_in(envelope: np.ndarray, lumen: np.ndarray, veins: np.ndarray, spaci
     and bottom of a vein running in the slice plane. Where a voxel is ``dark`` (a cord's
     intensity, which no partial volume of the lumen and the tissue around the veins has: on
     T1 MR, from the defect level up to :func:`cord_top`), its four in-plane neighbours and one
-    candidate above or below
-    suffice: a cord in a small vein running in the slice plane spans only two or three
-    thick slices (one dark slice is still a sheet). Components smaller than
+    candidate above or below suffice: a cord in a small vein running in the slice plane
+    spans only two or three thick slices (one dark slice is still a sheet). Components
+    smaller than
     ``min_volume_ml`` are dropped.
     """
     cand = envelope & ~lumen & (veins > 0)
@@ -353,12 +353,10 @@ def defects_in(envelope: np.ndarray, lumen: np.ndarray, veins: np.ndarray, spaci
     core &= deep
     if dark is not None:
         # in-plane neighbours, and a candidate above or below: two slices at least
-        plane = np.zeros((3, 3, 3), bool)
-        plane[1] = ndi.generate_binary_structure(2, 1)
         stacked = np.zeros_like(c)
         stacked[1:] |= c[:-1]
         stacked[:-1] |= c[1:]
-        core |= ndi.binary_erosion(c, plane) & stacked & dark[sl] & deep
+        core |= ndi.binary_erosion(c, IN_PLANE_4) & stacked & dark[sl] & deep
     lab, n = ndi.label(c, structure=np.ones((3, 3, 3)))
     out = np.zeros_like(cand)
     if n:

@@ -12,8 +12,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..geometry import Volume
+from ._distance import IN_PLANE_4, elongated, inside_mm, within_mm
 from ._distance import edt_mm as _edt_mm
-from ._distance import elongated, inside_mm, within_mm
 from ._interior import connectors, crop
 
 BODY_MIN_HU = -400.0
@@ -67,9 +67,7 @@ def normalise_intensity(volume: Volume, body: np.ndarray | None = None) -> np.nd
 def fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
     """``ndi.binary_fill_holes`` of every axial (z) slice, in one pass: background
     components (4-connected in the slice) not touching the slice's border are holes."""
-    st = np.zeros((3, 3, 3), bool)
-    st[1] = ndi.generate_binary_structure(2, 1)
-    lab, n = ndi.label(~mask, structure=st)
+    lab, n = ndi.label(~mask, structure=IN_PLANE_4)
     if n == 0:
         return mask.copy()
     outside = np.zeros(n + 1, bool)
@@ -130,9 +128,8 @@ def bone_mask(smooth: np.ndarray, spacing_mm) -> np.ndarray:
     box = tuple(slice(max(b.start - m, 0), min(b.stop + m, n))
                 for b, m, n in zip(box, (1, r + 1, r + 1), cort.shape, strict=True))
     sub = cort[box]
-    st = np.zeros((3, 3, 3), bool)
-    st[1] = ndi.generate_binary_structure(2, 1)  # in-slice closing, as slice by slice
-    inside = fill_holes_per_slice(ndi.binary_closing(sub, st, iterations=r))
+    # in-slice closing, as slice by slice
+    inside = fill_holes_per_slice(ndi.binary_closing(sub, IN_PLANE_4, iterations=r))
     enclosed = np.zeros_like(sub)
     for ax in range(3):
         enclosed |= _span_within(sub, ax, int(np.floor(MARROW_SPAN_MM / float(spacing_mm[ax]) + 1e-9)))
