@@ -364,6 +364,26 @@ def test_wide_path_follows_calibre_and_heading_not_volume():
     assert wide_path(t, 0, heading=CAUDAL)[-1] == 100  # calibre and heading: down the trunk
 
 
+def test_wide_path_takes_the_branch_reaching_down_when_none_sets_off_down():
+    # at 20 mm down a trunk (radius 9 mm) both children leave sideways: the wider one (6 mm)
+    # into a blob (a kidney) ending 15 mm lower; the narrower one (5 mm) runs 30 mm along a
+    # tributary's junction before the vein turns down for 100 mm
+    trunk = [(0.0, 0.0, -float(k)) for k in range(21)]
+    blob = [(-float(k), 0.0, -20.0 - 0.25 * k) for k in range(1, 61)]
+    side = [(float(k), 0.0, -20.0) for k in range(1, 31)]
+    down = [(30.0, 0.0, -20.0 - float(k)) for k in range(1, 101)]
+    pos = np.array(trunk + blob + side + down)
+    radius = np.r_[np.full(21, 9.0), np.full(60, 6.0), np.full(130, 5.0)]
+    edges = [(k, k + 1) for k in range(20)] + [(20, 21)] + [(21 + k, 22 + k) for k in range(59)]
+    edges += [(20, 81)] + [(81 + k, 82 + k) for k in range(129)]
+    a, b = np.array(edges).T
+    w = np.linalg.norm(pos[a] - pos[b], axis=1)
+    graph = sparse.coo_matrix((w, (a, b)), shape=(len(pos), len(pos))).tocsr()
+    t = build_tree(pos, radius, graph + graph.T, 0)
+    assert wide_path(t, 0)[-1] == 80  # calibre alone: into the blob
+    assert wide_path(t, 0, heading=CAUDAL)[-1] == len(pos) - 1  # the vein going on down
+
+
 # --------------------------------------------------------------------------- vein interior
 def _grid(spacing, size_mm):
     shape = tuple(int(round(s / d)) for s, d in zip(size_mm, spacing, strict=True))

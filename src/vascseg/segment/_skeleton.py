@@ -132,7 +132,10 @@ def wide_path(t: Tree, start: int, length_mm: float = np.inf, *, heading=None,
     :data:`STEP_SPAN_MM` stretches beyond the parent's lumen (a short narrowing, such as a
     filling defect, does not end a vein's course); spurs, reaching less than
     :data:`SPUR_MM` beyond that lumen, are passed by. ``heading`` (a unit LPS vector):
-    children whose direction has at least ``heading_min`` along it come first. Unlike
+    children whose direction has at least ``heading_min`` along it come first; when none
+    sets off that way, the one whose subtree reaches farthest along it is taken (the IVC's
+    skeleton may leave a division along a tributary's junction, beside a wider branch into
+    a kidney). Unlike
     :func:`main_path`, a blob hanging on a vein (more volume, less calibre at the
     junction) does not divert it.
     """
@@ -150,7 +153,10 @@ def wide_path(t: Tree, start: int, length_mm: float = np.inf, *, heading=None,
             first = {c: main_path(t, c, reach) for c in ch}
             if heading is not None:
                 ahead = [c for c in ch if direction(t, i, first[c]) @ np.asarray(heading) >= heading_min]
-                ch = ahead or ch
+                if not ahead:
+                    reach_along = {c: max(t.pos[subtree(t, c)] @ np.asarray(heading)) for c in ch}
+                    ahead = [max(ch, key=reach_along.get)]
+                ch = ahead
             width = {c: calibre(t, i, first[c], STEP_SPAN_MM, windows=2) for c in ch}
             ch = sorted(ch, key=lambda c: -width[c] if np.isfinite(width[c]) else np.inf)
         path.append(ch[0])
