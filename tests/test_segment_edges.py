@@ -96,18 +96,26 @@ def test_an_ivc_whose_round_stretches_are_broken_by_renal_veins_is_still_found(d
     assert (seeds.aorta & aorta).sum() > 0.9 * seeds.aorta.sum()
 
 
-def test_a_lesion_free_phantom_whose_iliac_vein_lies_against_the_spine_has_no_defect():
+@pytest.mark.parametrize(("seed", "route", "vein"), [
+    (1608, "ovarian-renal-caval-left", "common_iliac_vein_left"),
+    (2902, "ovarian-renal-caval-left", "common_iliac_vein_right"),
+    (3011, "iliac-caval-right", "common_iliac_vein_right"),
+])
+def test_a_lesion_free_phantom_whose_iliac_vein_lies_against_the_spine_has_no_defect(seed, route, vein):
     # CT seed 1608: the closing envelope filled the nook between the left common iliac
     # vein's wall and the vertebra (muscle density), and that nook, linking two lumen pieces,
     # was taken for a 0.17 mL filling defect; tissue touching bone is bounded by it, not
-    # by the vein
+    # by the vein. Seeds 3011 and 2902 (held-out cases, after their check): the nook ran
+    # from the right common iliac vein along the psoas to the bone, whose partial-volume
+    # rim was lumen-bright, and only its voxels next to the bone were dropped (0.28 mL); or
+    # it seeded a cord followed down the psoas beneath the vein (0.22 mL)
     from vascseg.phantom import PhantomSpec, generate_phantom
     from vascseg.segment import segment_veins
 
-    ph = generate_phantom(PhantomSpec(seed=1608, route="ovarian-renal-caval-left", pattern="none"))
+    ph = generate_phantom(PhantomSpec(seed=seed, route=route, pattern="none"))
     seg = segment_veins(ph.volume)
     assert not ph.defects.any()
-    assert "common_iliac_vein_left" in seg.found
+    assert vein in seg.found
     assert not seg.defects.any()
 
 

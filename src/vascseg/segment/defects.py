@@ -226,9 +226,13 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
             tree = holding(base | closed | bridged, seed)
     else:
         bridged = np.zeros_like(lum)
-    # the vein of origin a cord fills, below the tree's defect (no enhanced tube there)
+    # the vein of origin a cord fills, below the tree's defect (no enhanced tube there; a
+    # nook the closing filled against bone is no defect: tissue beneath it is no cord)
     barred = (np.zeros_like(lum) if avoid is None else avoid[sl]) | (False if solid is None else solid[sl])
-    cords = follow_cords_down((base | closed | bridged) & ~lum & tree, tree, img, sp,
+    nooks = closed & ~base & ~bridged
+    if solid is not None:
+        nooks = off_solid(nooks, solid[sl])
+    cords = follow_cords_down((base | nooks | bridged) & ~lum & tree, tree, img, sp,
                               window=(defect_min, min(defect_max, top_median)), max_radius_mm=radius_mm,
                               allowed=~barred, window_max=top_median)
     if cords.any():
@@ -258,12 +262,11 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     base &= ~bright_pieces(base & ~lum, img, top_median)
     base |= bridged & tree
     # a closing fills the nook between a vein's wall and bone or an organ beside it too: a
-    # link touching solid tissue is bounded by it, not by the vein
-    fill = tree & closed & ~base
-    if solid is not None and fill.any():
-        box = crop(fill, [1, 1, 1])  # the solid voxels next to fill lie in its box + 1
-        fill[box] &= ~ndi.binary_dilation(solid[sl][box], np.ones((3, 3, 3), bool))
-    links = connectors(fill, base)
+    # link touching solid tissue is bounded by it, not by the vein (the whole link: it may
+    # run along muscle to the bone's lumen-bright partial-volume rim)
+    links = connectors(tree & closed & ~base, base)
+    if solid is not None:
+        links = off_solid(links, solid[sl])
     # a link as bright as enhanced lumen is lumen (it joins lumen pieces the tube model
     # left apart); one as bright as an organ's partial volume is neither lumen nor defect
     bright = bright_pieces(links, img, top_median)
@@ -366,4 +369,24 @@ def defects_in(envelope: np.ndarray, lumen: np.ndarray, veins: np.ndarray, spaci
         keep = np.flatnonzero(has_core & (sizes >= min_volume_ml))
         keep = keep[keep > 0]
         out[sl] = np.isin(lab, keep)
+    return out
+
+
+def off_solid(fill: np.ndarray, solid: np.ndarray) -> np.ndarray:
+    """``fill`` without its components (26-connected) touching ``solid``.
+
+    A closing fills the nook between a vein's wall and bone or an organ beside it too (and
+    joins the vein to lumen-bright partial volume at the bone's edge): such a piece of the
+    closing envelope is bounded by the solid tissue, not by a vein wall.
+    """
+    if not fill.any():
+        return fill
+    full = np.ones((3, 3, 3), bool)
+    box = crop(fill, [1, 1, 1])  # the solid voxels next to fill lie in its box + 1
+    touch = fill[box] & ndi.binary_dilation(solid[box], full)
+    if not touch.any():
+        return fill
+    lab, _ = ndi.label(fill[box], full)
+    out = fill.copy()
+    out[box] &= ~np.isin(lab, np.unique(lab[touch]))
     return out
