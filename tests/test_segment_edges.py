@@ -71,6 +71,26 @@ def test_the_ivc_and_aorta_are_the_biggest_pair_not_the_longest():
     assert (seeds.aorta & aorta).sum() > 0.9 * seeds.aorta.sum()
 
 
+def test_the_ivc_and_aorta_are_the_pair_biggest_side_by_side():
+    # CT seed 3206 (a held-out case, after its check): a cord filling the left common iliac
+    # vein hid where it joins the IVC, so the left iliac vein's track ran up beside the IVC's
+    # lower end, longer and bigger than the aorta's short track (broken above and below):
+    # the left iliac vein became the aortic seed and was split off as artery
+    vol = make_grid((-80, -40, 0), (80, 40, 200), (2.5, 2.0, 2.0))
+    ivc = _tube_mask(vol, -16.0, 10.0, 25, 81)
+    aorta = _tube_mask(vol, 16.0, 7.0, 55, 81)
+    z, y, x = np.indices(vol.shape)
+    lps = vol.index_to_lps(np.stack([z.ravel(), y.ravel(), x.ravel()], 1)) - np.asarray(ORIGIN)
+    cx = 42.0 - 22.0 * np.clip(lps[:, 2] / (35 * 2.5), 0.0, 1.0)  # up and in towards the IVC
+    iliac = (((lps[:, 0] - cx) ** 2 + lps[:, 1] ** 2) <= 49.0).reshape(vol.shape)
+    iliac[36:] = False
+    body = np.ones(vol.shape, bool)
+    seeds = find_big_vessels(ivc | aorta | iliac, vol, body, None)
+    assert seeds.ivc is not None and seeds.aorta is not None
+    assert (seeds.ivc & ivc).sum() > 0.9 * seeds.ivc.sum()
+    assert (seeds.aorta & aorta).sum() > 0.9 * seeds.aorta.sum()
+
+
 @pytest.mark.parametrize("dz", [2.5, 1.0])
 def test_an_ivc_whose_round_stretches_are_broken_by_renal_veins_is_still_found(dz):
     # a cord fills the IVC below the renal veins (not round there); above, its round

@@ -308,10 +308,16 @@ def _pair_from_tracks(tracks: list[dict], vessels: np.ndarray, volume: Volume, b
         mid_x = volume.index_to_lps([k, float(np.mean(ys)), float(np.mean(xs))])[0]
         return max(abs(a["xy"][0] - mid_x), abs(b["xy"][0] - mid_x)) <= PAIR_MIDLINE_MM
 
+    def side_by_side(a, b) -> float:
+        """The pair's area summed over the slices both hold."""
+        area_a = dict(zip((k for k, _ in a["ks"]), a["areas"], strict=True))
+        return float(sum(area_a[k] + ar for (k, _), ar in zip(b["ks"], b["areas"], strict=True) if k in area_a))
+
     pairs = [(a, b) for i, a in enumerate(long) for b in long[i + 1:] if pair_ok(a, b)]
     if pairs:
-        # the IVC and the aorta are the biggest pair (iliac vessels can run as long)
-        a, b = max(pairs, key=lambda p: sum(p[0]["areas"]) + sum(p[1]["areas"]))
+        # the IVC and the aorta are the biggest pair side by side (iliac vessels can run as
+        # long, and the IVC's track may run on into an iliac vein beside the other one)
+        a, b = max(pairs, key=lambda p: side_by_side(*p))
         ivc_t, ao_t = (a, b) if a["xy"][0] < b["xy"][0] else (b, a)
         return VesselSeeds(to_mask(ivc_t), to_mask(ao_t))
     # One prevertebral track: decide by the body midline (the IVC lies right of it).
