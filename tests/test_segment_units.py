@@ -342,6 +342,22 @@ def test_calibre_is_the_median_radius_beyond_the_parent_lumen_in_mm():
     assert np.isnan(calibre(t, 0, list(range(1, 6))))
 
 
+def test_a_tributary_ends_at_its_organ_not_at_a_neck_where_it_joins():
+    # a renal vein (5 mm) leaving the IVC (9 mm) through a 1.5 mm neck 11-15 mm out (its
+    # skeleton reaching it through a thin contact beside the junction), into the kidney
+    # (12 mm) 60 mm out
+    from vascseg.segment._caval import until_widening
+
+    radii = [9.0] + [7.0] * 8 + [4.0] * 2 + [1.5] * 5 + [5.0] * 45 + [12.0] * 30
+    t = _chain_tree(radii)
+    vein = until_widening(t, list(range(1, len(radii))))
+    assert 55 <= vein[-1] <= 70
+    # a neck past the vein's first calibre window is an organ contact: it ends the vein
+    radii = [9.0] + [5.0] * 40 + [1.5] * 3 + [5.0] * 30
+    t = _chain_tree(radii)
+    assert until_widening(t, list(range(1, len(radii))))[-1] == 40
+
+
 def test_wide_path_follows_calibre_and_heading_not_volume():
     # a trunk (radius 8 mm) 100 mm down -z, narrowed to 2.5 mm from 28 to 45 mm by a defect;
     # at 25 mm a 5 mm branch leaves caudally to the side; at 10 mm a thin lateral neck

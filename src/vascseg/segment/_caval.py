@@ -19,6 +19,7 @@ import numpy as np
 from scipy.sparse import csgraph
 
 from ._skeleton import (
+    CALIBRE_SPAN_MM,
     CAUDAL,
     MIN_BRANCH_MM,
     Tree,
@@ -365,7 +366,11 @@ def until_widening(t: Tree, path: list[int]) -> list[int]:
     d = t.dist[path]
     smooth = smooth_radius(t, path, WIDENING_SPAN_MM)
     start = int(np.searchsorted(d - d[0], t.radius[p]))  # beyond the parent's lumen
-    cut = (smooth[start:] > WIDENING_MAX * ref) | (t.radius[path][start:] < ORGAN_NECK_FRACTION * ref)
+    # a neck at the junction itself is no organ contact (the skeleton may reach the vein
+    # through a thin partial-volume contact beside its junction, as where the left renal
+    # vein arches over the aorta into the IVC): necks count beyond the first calibre window
+    neck = (t.radius[path] < ORGAN_NECK_FRACTION * ref) & (d - d[0] > t.radius[p] + CALIBRE_SPAN_MM)
+    cut = (smooth[start:] > WIDENING_MAX * ref) | neck[start:]
     first = np.nonzero(cut)[0]
     return path[: start + int(first[0])] if len(first) else path
 
