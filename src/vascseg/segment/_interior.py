@@ -50,13 +50,24 @@ def split_edge(lum: np.ndarray, defect: np.ndarray, img: np.ndarray, mid: np.nda
 def bright_pieces(cand: np.ndarray, img: np.ndarray, max_median: float) -> np.ndarray:
     """Components of ``cand`` whose median intensity is above ``max_median``: partial volume
     of an enhancing organ next to the lumen, not a filling defect."""
+    return _pieces_where(cand, img, lambda med: med > max_median)
+
+
+def dark_pieces(cand: np.ndarray, img: np.ndarray, min_median: float) -> np.ndarray:
+    """Components of ``cand`` whose median intensity is below ``min_median`` (T1 MR: muscle
+    beside a vein, darker than a cord)."""
+    return _pieces_where(cand, img, lambda med: med < min_median)
+
+
+def _pieces_where(cand: np.ndarray, img: np.ndarray, test) -> np.ndarray:
+    """Components (26-connected) of ``cand`` whose median intensity passes ``test``."""
     lab, n = ndi.label(cand, structure=np.ones((3, 3, 3)))
     if n == 0:
         return np.zeros_like(cand)
     on = lab > 0
     med = np.atleast_1d(ndi.median(img[on], lab[on], np.arange(1, n + 1)))
-    bad = np.flatnonzero(med > max_median) + 1
-    return np.isin(lab, bad) if len(bad) else np.zeros_like(cand)
+    hit = np.flatnonzero(test(med)) + 1
+    return np.isin(lab, hit) if len(hit) else np.zeros_like(cand)
 
 
 def holding(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:

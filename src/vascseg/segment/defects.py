@@ -27,6 +27,7 @@ from ._interior import (
     connectors,
     crescent_links,
     crop,
+    dark_pieces,
     holding,
     lumen_level_map,
     pockets,
@@ -232,7 +233,12 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     nooks = closed & ~base & ~bridged
     if solid is not None:
         nooks = off_solid(nooks, solid[sl])
-    cords = follow_cords_down((base | nooks | bridged) & ~lum & tree, tree, img, sp,
+    # (not, on T1 MR, from pieces darker than the defect level: muscle beside a vein, which
+    # the defect window's lower half holds, is no cord)
+    seeds = (base | nooks | bridged) & ~lum & tree
+    if not ct_like:
+        seeds &= ~dark_pieces(seeds, img, d_level)
+    cords = follow_cords_down(seeds, tree, img, sp,
                               window=(defect_min, min(defect_max, top_median)), max_radius_mm=radius_mm,
                               allowed=~barred, window_max=top_median)
     if cords.any():
