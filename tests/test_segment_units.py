@@ -605,7 +605,6 @@ def test_defects_in_keeps_a_solid_defect_and_drops_partial_volume_shells():
     assert not (out & shell).any()
 
 
-
 @pytest.mark.parametrize("dark_cord", [True, False])
 def test_defects_in_keeps_a_dark_cord_two_thick_slices_deep_only(dark_cord):
     """A small vein running in the slice plane (2.5 mm slices): a cord two slices thick has no
@@ -628,6 +627,7 @@ def test_defects_in_keeps_a_dark_cord_two_thick_slices_deep_only(dark_cord):
     assert not (out & sheet).any()
     # without the dark mask the cord is a shell too
     assert not defects_in(env, lumen, env.astype(np.uint8), spacing, min_volume_ml=0.05).any()
+
 
 # --------------------------------------------------------------------------- occlusion bridge
 @pytest.mark.parametrize("seed", [3, 11])

@@ -348,8 +348,7 @@ def defects_in(envelope: np.ndarray, lumen: np.ndarray, veins: np.ndarray, spaci
     T1 MR, from the defect level up to :func:`cord_top`), its four in-plane neighbours and one
     candidate above or below suffice: a cord in a small vein running in the slice plane
     spans only two or three thick slices (one dark slice is still a sheet). Components
-    smaller than
-    ``min_volume_ml`` are dropped.
+    smaller than ``min_volume_ml`` are dropped.
     """
     cand = envelope & ~lumen & (veins > 0)
     if not cand.any():
