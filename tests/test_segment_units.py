@@ -358,6 +358,25 @@ def test_a_tributary_ends_at_its_organ_not_at_a_neck_where_it_joins():
     assert until_widening(t, list(range(1, len(radii))))[-1] == 40
 
 
+def test_a_renal_vein_ends_at_the_kidneys_surface_not_where_the_kidney_widens():
+    # a renal vein (5 mm) leaving the IVC (9 mm), 40 mm long, then the skeleton runs on
+    # through a thin lip of kidney (3 mm, around the renal sinus) for 15 mm into the
+    # kidney's body (12 mm)
+    from vascseg.segment._caval import until_organ, until_widening
+
+    radii = [9.0] + [5.0] * 40 + [3.0] * 15 + [12.0] * 30
+    t = _chain_tree(radii)
+    path = list(range(1, len(radii)))
+    assert until_widening(t, path)[-1] >= 55  # the widening is past the lip
+    assert until_organ(t, path, 1.5)[-1] == 40  # the vein's last node before the lip
+    # a narrowing by no more than a voxel (radii are whole steps of the grid) is none
+    assert until_organ(t, path, 2.5)[-1] == until_widening(t, path)[-1]
+    # without an organ beyond it a narrowing is no surface: the vein runs on
+    radii = [9.0] + [5.0] * 40 + [3.0] * 15 + [5.0] * 30
+    t = _chain_tree(radii)
+    assert until_organ(t, list(range(1, len(radii))), 1.5)[-1] == len(radii) - 1
+
+
 def test_wide_path_follows_calibre_and_heading_not_volume():
     # a trunk (radius 8 mm) 100 mm down -z, narrowed to 2.5 mm from 28 to 45 mm by a defect;
     # at 25 mm a 5 mm branch leaves caudally to the side; at 10 mm a thin lateral neck

@@ -118,6 +118,12 @@ ORGAN_NECK_FRACTION = 0.35
 vein ends at the organ's surface, and what lies past a one-voxel contact (the partial-volume
 band where kidney meets liver) is organ, not vein."""
 
+SURFACE_FRACTION = 0.7
+"""Where a vein runs into its organ, it ends at the first node before the organ narrower
+than this fraction of its calibre: the vein stops at the organ's surface (the hilum), and
+the skeleton runs on through a thin lip of parenchyma around the renal sinus before the
+organ widens."""
+
 
 def find_confluence(t: Tree, trunk: list[int], comparable: float = COMPARABLE_CALIBRE, *,
                     of_trunk: float = ILIAC_OF_TRUNK,
@@ -373,6 +379,24 @@ def until_widening(t: Tree, path: list[int]) -> list[int]:
     cut = (smooth[start:] > WIDENING_MAX * ref) | neck[start:]
     first = np.nonzero(cut)[0]
     return path[: start + int(first[0])] if len(first) else path
+
+
+def until_organ(t: Tree, path: list[int], voxel_mm: float) -> list[int]:
+    """``path`` up to its organ's surface: cut where it widens (:func:`until_widening`),
+    then back to the first node before that narrower than :data:`SURFACE_FRACTION` of its
+    calibre and by more than ``voxel_mm`` (radii come in steps of the grid: a thin vein's
+    radius one voxel under its calibre is no narrowing), beyond the first calibre window as
+    for a neck."""
+    kept = until_widening(t, path)
+    if len(kept) == len(path):
+        return path
+    p = int(t.parent[path[0]])
+    ref = calibre(t, p, path, windows=2)
+    d = t.dist[kept] - t.dist[path[0]]
+    r = t.radius[kept]
+    narrow = (r < SURFACE_FRACTION * ref) & (r < ref - voxel_mm) & (d > t.radius[p] + CALIBRE_SPAN_MM)
+    first = np.nonzero(narrow)[0]
+    return kept[: int(first[0])] if len(first) else kept
 
 
 def cranial_ivc(t: Tree, root: int, min_calibre_mm: float) -> list[int]:

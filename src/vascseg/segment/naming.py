@@ -33,7 +33,7 @@ from ._caval import (
     climb_ivc,
     cranial_ivc,
     name_ivc_branches,
-    until_widening,
+    until_organ,
 )
 from ._distance import edt_mm
 from ._pelvic import gonadal_from_pelvis, name_iliacs
@@ -111,13 +111,14 @@ def _before_neck(t: Tree, path: list[int]) -> list[int]:
     return path[: int(tail[0])] if len(tail) and tail[0] > 0 else path
 
 
-def _trim_organs(t: Tree, names: dict[str, list[int]]) -> set[int]:
+def _trim_organs(t: Tree, names: dict[str, list[int]], voxel_mm: float) -> set[int]:
     """Cut the veins of :data:`ORGAN_TRIBUTARIES` where they widen into their organ
-    (:func:`until_widening`); returns the organ's nodes (the subtree beyond the cut)."""
+    and back to its surface (:func:`until_organ`); returns the organ's nodes (the subtree
+    beyond the cut)."""
     organ: set[int] = set()
     for name in ORGAN_TRIBUTARIES:
         if name in names:
-            kept = until_widening(t, names[name])
+            kept = until_organ(t, names[name], voxel_mm)
             if len(kept) < len(names[name]):
                 organ.update(subtree(t, names[name][len(kept)]))
             names[name] = kept
@@ -168,7 +169,7 @@ def label_veins(envelope: np.ndarray, grid: Volume, ivc_seed: np.ndarray | None,
     midline_x = float(np.median(pos[seed if seed is not None else [root], 0])) + 25.0
     names, notes = name_tree(tree, root, midline_x, ivc_above=above,
                              undivided_iliac_split=undivided_iliac_split)
-    organ = _trim_organs(tree, names)
+    organ = _trim_organs(tree, names, float(max(grid.spacing_mm[1:])))
     for name in names:
         if name != "ivc":
             names[name] = _before_neck(tree, names[name])
