@@ -822,6 +822,52 @@ def test_follow_ivc_up_starts_though_the_seed_top_holds_a_vein_joining():
     assert (up & liver).sum() <= 0.1 * up.sum()
 
 
+def _ivc_into_liver_scene(spacing, rng, *, cord_from_mm=None, cord_to_mm=None):
+    """An IVC (r 10 mm, 160 HU) in fat, running into the liver (120 HU, all around it) from
+    z 50 mm; optionally a cord (50 HU) filling 70% of its section from z ``cord_from_mm``
+    to ``cord_to_mm``. Noise 16 HU."""
+    Z, Y, X = _grid(spacing, (100.0, 90.0, 90.0))
+    ivc = (Y - 45) ** 2 + (X - 45) ** 2 <= 100
+    liver = (Z > 50) & ((Y - 45) ** 2 + (X - 45) ** 2 <= 35 ** 2) & ~ivc
+    values = np.where(ivc, 160.0, -100.0)
+    values[liver] = 120.0
+    cord = np.zeros_like(ivc)
+    if cord_from_mm is not None:
+        cord = ivc & (X < 49) & (Z >= cord_from_mm) & (Z < cord_to_mm)
+        values[cord] = 50.0
+    return Z, ivc, liver, cord, _render(spacing, values, rng, noise=16.0)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_follow_ivc_up_into_the_liver_and_past_a_defects_tip(seed):
+    # where the liver surrounds the IVC, only a few tens of HU darker, noise speckles the
+    # half-way threshold across the lumen (the sections shrank and the tracking stopped);
+    # below, a defect's tip narrows the lumen for 7.5 mm (the tracking stopped there)
+    from vascseg.segment._ivc import GAP_MAX_MM, follow_ivc_up
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, ivc, liver, cord, img = _ivc_into_liver_scene(spacing, np.random.default_rng(seed),
+                                                     cord_from_mm=30.0, cord_to_mm=37.5)
+    seed_mask = ivc & (Z < 25)
+    up = follow_ivc_up(seed_mask, img, spacing, min_level=120.0, gap_mm=GAP_MAX_MM)
+    target = ivc & (Z >= 40)
+    assert (up & target).sum() >= 0.85 * target.sum()
+    assert (up & liver).sum() <= 0.1 * up.sum()
+    assert not (up & cord).any()
+    # without passing over narrowed sections the tracking stops at the defect's tip
+    assert not follow_ivc_up(seed_mask, img, spacing, min_level=120.0)[Z >= 40].any()
+
+
+def test_follow_ivc_up_stops_where_a_cord_fills_the_vein_on_up():
+    from vascseg.segment._ivc import GAP_MAX_MM, follow_ivc_up
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, ivc, _, _, img = _ivc_into_liver_scene(spacing, np.random.default_rng(13),
+                                              cord_from_mm=30.0, cord_to_mm=100.0)
+    up = follow_ivc_up(ivc & (Z < 25), img, spacing, min_level=120.0, gap_mm=GAP_MAX_MM)
+    assert not up[Z >= 30].any()
+
+
 @pytest.mark.parametrize("filling", ["occluded", "tip_in_lumen", "open", "partial"])
 def test_follow_occluded_ivc_up_only_where_a_cord_fills_it(filling):
     from vascseg.segment._ivc import follow_ivc_up, follow_occluded_ivc_up

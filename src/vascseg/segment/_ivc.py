@@ -31,6 +31,22 @@ MIN_CONTRAST = 25.0
 """The vein must be at least this much brighter than the tissue around it (HU)."""
 
 
+SECTION_SIGMA_MM = 1.5
+"""In-plane Gaussian smoothing of a slice where the IVC is told from the liver around it..."""
+
+SURROUNDED_SPREAD = 40.0
+"""...that is, where the ring's 10th percentile lies within this of its level (HU): tissue
+all around the IVC, no fat."""
+
+GAP_MAX_MM = 10.0
+"""Going up from enhanced lumen, cross-sections too small for the IVC (a filling defect's
+tip narrowing the lumen) are passed over for up to this length when one of the IVC's size
+follows: their lumen beside the defect is kept..."""
+
+GAP_RESUME = 0.8
+"""...that is, a section of at least this fraction of the IVC's area (a cord filling the
+vein on up keeps it narrow)."""
+
 REF_SPAN_MM = 30.0
 """The running reference area starts as the median area over the IVC's top this many mm."""
 
@@ -91,7 +107,7 @@ def _next_section(cand: np.ndarray, prev: np.ndarray, ref_area: float) -> np.nda
 
 def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np.ndarray | None = None,
                   min_level: float = -np.inf, max_slices: int | None = None,
-                  level: float | None = None) -> np.ndarray:
+                  level: float | None = None, gap_mm: float = 0.0) -> np.ndarray:
     """Cross-sections of the IVC above the top of ``ivc`` (bool mask, same shape).
 
     Parameters
@@ -107,6 +123,16 @@ def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np
     level : float, optional
         The lumen's level (default: the median of the top cross-section, which must then
         be lumen).
+    gap_mm : float
+        Cross-sections too small for the IVC are passed over for up to this length when one
+        of the IVC's size follows (:data:`GAP_MAX_MM`); their lumen is kept.
+
+    Where bright tissue surrounds the IVC (the liver: the half-way level above ``min_level``
+    and :data:`SURROUNDED_SPREAD`), the slice is smoothed in-plane first
+    (:data:`SECTION_SIGMA_MM`): against tissue a few tens of HU darker, noise speckles the
+    half-way threshold across the lumen and the sections shrink. (Where fat abuts it, the
+    threshold lies high on the lumen's edge towards the fat, and smoothing would pull that
+    edge in.)
     """
     out = np.zeros_like(ivc)
     top = _top(ivc, float(spacing_mm[0]))
@@ -117,6 +143,7 @@ def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np
     level = float(np.median(image[k][prev])) if level is None else float(level)
     yy, xx = np.mgrid[0:ivc.shape[1], 0:ivc.shape[2]]
     limit = image.shape[0] if max_slices is None else min(image.shape[0], k + 1 + max_slices)
+    gap: list[tuple[int, np.ndarray]] = []  # narrowed sections passed over since ``prev``
     for kk in range(k + 1, limit):
         cy, cx = np.argwhere(prev).mean(axis=0)
         r_mm = np.sqrt(ref_area * dy * dx / np.pi)
@@ -126,12 +153,28 @@ def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np
         bg = float(np.percentile(image[kk][ring], RING_PERCENTILE))
         if level - bg < MIN_CONTRAST:
             break
-        cand = (image[kk] >= max(0.5 * (level + bg), min_level)) & win
+        half = 0.5 * (level + bg)
+        sec = image[kk]
+        if half > min_level and bg - float(np.percentile(image[kk][ring], 10.0)) < SURROUNDED_SPREAD:
+            sec = ndi.gaussian_filter(sec, (SECTION_SIGMA_MM / dy, SECTION_SIGMA_MM / dx))
+        cand = (sec >= max(half, min_level)) & win
         if allowed is not None:
             cand &= allowed[kk]
-        cur = _next_section(cand, prev, ref_area)
+        piece = _overlapping(cand, prev)
+        cur = _of_area(piece, ref_area)
         if cur is None:
-            break  # a branch joins, the liver leaks in, or a filling defect narrows the lumen
+            # a branch joins, the liver leaks in, or a filling defect narrows the lumen: only
+            # the last is passed over (a narrowed section, for no more than ``gap_mm``)
+            if piece is None or piece.sum() > AREA_RANGE[0] * ref_area or \
+                    (len(gap) + 1) * float(spacing_mm[0]) > gap_mm:
+                break
+            gap.append((kk, piece))
+            continue
+        if gap and cur.sum() < GAP_RESUME * ref_area:
+            break
+        for kg, g in gap:
+            out[kg] = g
+        gap = []
         out[kk] = cur
         level = 0.5 * level + 0.5 * float(np.median(image[kk][cur]))
         ref_area = 0.8 * ref_area + 0.2 * float(cur.sum())

@@ -33,7 +33,7 @@ from ._interior import (
     pockets,
     split_edge,
 )
-from ._ivc import follow_ivc_up, follow_occluded_ivc_down, follow_occluded_ivc_up
+from ._ivc import GAP_MAX_MM, follow_ivc_up, follow_occluded_ivc_down, follow_occluded_ivc_up
 from ._tubes import fill_cores, fill_tubes, vote_centres
 
 
@@ -161,8 +161,11 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     occluded = follow_occluded_ivc_up(ivc_seed, smooth, sp, window=(defect_min, top_median), lumen_min=lumen_min,
                                       cord_max=defect_max, allowed=allowed)
     seed_level = float(np.median(smooth[ivc_seed])) if occluded.any() else None
+    # (a narrowed section above enhanced lumen is a defect's tip the envelope closes over;
+    # right above a cord-filled stretch it is the cord's tip filling most of the section)
     lumen = lumen | follow_ivc_up(occluded if occluded.any() else ivc_seed, smooth, sp, allowed=allowed,
-                                  min_level=lumen_min, level=seed_level)
+                                  min_level=lumen_min, level=seed_level,
+                                  gap_mm=0.0 if occluded.any() else GAP_MAX_MM)
     # and the cord filling its lower part, through which the iliac veins may join it
     # (whose level is a defect's: on T1 MR, soft tissue of the body's median intensity lies
     # between the defect window and top_median, and fills the pelvis below the confluence)
