@@ -375,7 +375,7 @@ def until_widening(t: Tree, path: list[int]) -> list[int]:
     # a neck at the junction itself is no organ contact (the skeleton may reach the vein
     # through a thin partial-volume contact beside its junction, as where the left renal
     # vein arches over the aorta into the IVC): necks count beyond the first calibre window
-    neck = (t.radius[path] < ORGAN_NECK_FRACTION * ref) & (d - d[0] > t.radius[p] + CALIBRE_SPAN_MM)
+    neck = (t.radius[path] < ORGAN_NECK_FRACTION * ref) & _past_first_window(t, path)
     cut = (smooth[start:] > WIDENING_MAX * ref) | neck[start:]
     first = np.nonzero(cut)[0]
     return path[: start + int(first[0])] if len(first) else path
@@ -390,13 +390,18 @@ def until_organ(t: Tree, path: list[int], voxel_mm: float) -> list[int]:
     kept = until_widening(t, path)
     if len(kept) == len(path):
         return path
-    p = int(t.parent[path[0]])
-    ref = calibre(t, p, path, windows=2)
-    d = t.dist[kept] - t.dist[path[0]]
+    ref = calibre(t, int(t.parent[path[0]]), path, windows=2)
     r = t.radius[kept]
-    narrow = (r < SURFACE_FRACTION * ref) & (r < ref - voxel_mm) & (d > t.radius[p] + CALIBRE_SPAN_MM)
+    narrow = (r < SURFACE_FRACTION * ref) & (r < ref - voxel_mm) & _past_first_window(t, kept)
     first = np.nonzero(narrow)[0]
     return kept[: int(first[0])] if len(first) else kept
+
+
+def _past_first_window(t: Tree, path: list[int]) -> np.ndarray:
+    """Per node of ``path`` (a tributary from its junction): whether it lies past the
+    parent's lumen and the first calibre window (:data:`CALIBRE_SPAN_MM`) along the path."""
+    p = int(t.parent[path[0]])
+    return t.dist[path] - t.dist[path[0]] > t.radius[p] + CALIBRE_SPAN_MM
 
 
 def cranial_ivc(t: Tree, root: int, min_calibre_mm: float) -> list[int]:

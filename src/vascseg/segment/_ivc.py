@@ -150,12 +150,12 @@ def follow_ivc_up(ivc: np.ndarray, image: np.ndarray, spacing_mm, *, allowed: np
         d2 = ((yy - cy) * dy) ** 2 + ((xx - cx) * dx) ** 2
         win = d2 <= (r_mm + SEARCH_MARGIN_MM) ** 2
         ring = (d2 <= (r_mm + SEARCH_MARGIN_MM + RING_MM) ** 2) & ~win
-        bg = float(np.percentile(image[kk][ring], RING_PERCENTILE))
+        bg, low = (float(v) for v in np.percentile(image[kk][ring], [RING_PERCENTILE, 10.0]))
         if level - bg < MIN_CONTRAST:
             break
         half = 0.5 * (level + bg)
         sec = image[kk]
-        if half > min_level and bg - float(np.percentile(image[kk][ring], 10.0)) < SURROUNDED_SPREAD:
+        if half > min_level and bg - low < SURROUNDED_SPREAD:
             sec = ndi.gaussian_filter(sec, (SECTION_SIGMA_MM / dy, SECTION_SIGMA_MM / dx))
         cand = (sec >= max(half, min_level)) & win
         if allowed is not None:
