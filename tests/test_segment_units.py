@@ -204,6 +204,17 @@ def test_a_compressed_left_common_iliac_vein_is_still_a_common_iliac_vein():
         assert _dice(truth, labels, name) >= 0.7, (name, notes)
 
 
+def test_a_left_common_iliac_vein_leaving_the_confluence_nearly_horizontally_makes_the_confluence():
+    # its first 45 mm head 13 degrees below the horizontal (z component of the direction
+    # -0.22), as behind the right common iliac artery; the right one heads down steeply
+    flat = [([(45, 20, -45), (24, 8, -10), (-20, 0, 0)], 7.0, {})]
+    truth, labels, notes, grid, _ = _named_anatomy(replace={"common_iliac_vein_left": flat})
+    assert abs(_z_range_mm(labels, grid, "ivc")[0] - CONFLUENCE_Z_MM) <= 6.0, notes
+    for name in ("common_iliac_vein_left", "common_iliac_vein_right", "external_iliac_vein_left",
+                 "internal_iliac_vein_left"):
+        assert _dice(truth, labels, name) >= 0.85, (name, notes)
+
+
 def test_the_external_iliac_vein_is_the_forward_branch_even_when_cut_short():
     # the left external iliac vein ends (occluded) above the internal iliac vein's end
     short = [([(60, 0, -90), (45, 20, -45)], 6.5, {})]

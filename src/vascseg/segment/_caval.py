@@ -60,6 +60,12 @@ CAUDAL_MIN = 0.3
 """A branch heads caudally when its unit direction has a -z (inferior) component >= this
 (the left common iliac vein may leave the confluence at ~65 degrees from the body axis)."""
 
+LIKE_CALIBRE_CAUDAL_MIN = 0.15
+"""...but where both branches are of like calibre (:data:`COMPARABLE_CALIBRE`) they need only
+head below the horizontal by ~9 degrees: a left common iliac vein reaching the confluence
+nearly horizontally, behind the right common iliac artery, reads -0.25 to -0.35 over its
+first 40 mm, and no renal or gonadal vein is as wide as the IVC's continuation."""
+
 ILIAC_DIRECTION_MM = 40.0
 """The common iliac veins' directions are measured over this length from the confluence
 (beyond a compressed, nearly horizontal first stretch of the left one)."""
@@ -126,8 +132,8 @@ organ widens."""
 
 
 def find_confluence(t: Tree, trunk: list[int], comparable: float = COMPARABLE_CALIBRE, *,
-                    of_trunk: float = ILIAC_OF_TRUNK,
-                    divergence: float = DIVERGENCE_MIN) -> tuple[int, int] | None:
+                    of_trunk: float = ILIAC_OF_TRUNK, divergence: float = DIVERGENCE_MIN,
+                    caudal: float = LIKE_CALIBRE_CAUDAL_MIN) -> tuple[int, int] | None:
     """(index on ``trunk``, side child) where the caval trunk splits into the two common
     iliac veins, or None.
 
@@ -154,7 +160,7 @@ def find_confluence(t: Tree, trunk: list[int], comparable: float = COMPARABLE_CA
             continue
         if narrow < comparable * max(r_s, r_c) or narrow < of_trunk * r_up:
             continue
-        if not diverge_caudally(t, b, side, cont, divergence):
+        if not diverge_caudally(t, b, side, cont, divergence, caudal):
             continue
         if best is None or narrow > best[0]:
             best = (narrow, k, c)
@@ -162,11 +168,11 @@ def find_confluence(t: Tree, trunk: list[int], comparable: float = COMPARABLE_CA
 
 
 def diverge_caudally(t: Tree, b: int, one: list[int], other: list[int],
-                     divergence: float = DIVERGENCE_MIN) -> bool:
+                     divergence: float = DIVERGENCE_MIN, caudal: float = CAUDAL_MIN) -> bool:
     """Do two paths leaving node ``b`` both head caudally, to opposite sides (the x
     components of their unit directions differ by at least ``divergence``)?"""
     d1, d2 = direction(t, b, one, ILIAC_DIRECTION_MM), direction(t, b, other, ILIAC_DIRECTION_MM)
-    if d1[2] > -CAUDAL_MIN or d2[2] > -CAUDAL_MIN:
+    if d1[2] > -caudal or d2[2] > -caudal:
         return False
     return bool(d1[0] * d2[0] < 0 and abs(d1[0] - d2[0]) >= divergence)
 
@@ -226,7 +232,7 @@ def caval_end(t: Tree, trunk: list[int], midline_x: float,
     split = find_confluence(t, trunk)
     if split is None:
         split = find_confluence(t, trunk, CORD_COMPARABLE_CALIBRE, of_trunk=CORD_OF_TRUNK,
-                                divergence=CORD_DIVERGENCE)
+                                divergence=CORD_DIVERGENCE, caudal=CAUDAL_MIN)
         if split is not None:
             notes.append("iliac confluence: one common iliac vein is narrower than the other")
     if split is None:
