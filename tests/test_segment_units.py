@@ -769,6 +769,30 @@ def test_bridge_does_not_skirt_the_edge_of_a_wider_mass(gap_mm, joined):
     assert bool((interior & mass).any()) is joined
 
 
+@pytest.mark.parametrize("min_depth_mm", [0.0, 2.5])
+def test_a_pocket_is_deeper_than_a_nook_beside_the_vein(min_depth_mm):
+    # a vein (r 6 mm) along z holds a defect (r 3.5 mm) against its wall over 20 mm, wrapped
+    # by a crescent of lumen; on its other side a nook of soft tissue 4.5 mm across, its
+    # deepest voxel a diagonal step from its edge (the partial-volume edge of tissue touching
+    # the vein), dents the wall over 7.5 mm. Both are soft tissue against the lumen and
+    # bounded by fat; only the defect is a pocket.
+    from vascseg.segment._interior import pockets
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (60.0, 45.0, 45.0))
+    vein = (Y - 22.5) ** 2 + (X - 22.5) ** 2 <= 36
+    defect = ((Y - 22.5) ** 2 + (X - 25.0) ** 2 <= 3.5 ** 2) & (Z >= 20) & (Z <= 40)
+    k = np.argwhere(vein[0])[:, 1].min()  # the vein's leftmost column
+    nook = np.zeros_like(vein)
+    cz, cy, cx = 20, 15, k  # a plus-shaped section, three slices thick, dented into the wall
+    nook[cz - 1:cz + 2, cy, cx - 1:cx + 2] = True
+    nook[cz - 1:cz + 2, cy - 1:cy + 2, cx] = True
+    lumen = vein & ~defect & ~nook
+    got = pockets(defect | nook, lumen, spacing, max_extent_mm=20.0, min_contact=0.3, min_depth_mm=min_depth_mm)
+    assert (got & defect).sum() >= 0.8 * defect.sum()
+    assert bool((got & nook).any()) is (min_depth_mm == 0.0)
+
+
 def test_bridge_measures_a_crescent_stump_by_the_vein_it_wraps():
     # a cord fills a vein (r 6 mm) from z 30 to 50 mm and goes on, eccentric (r 5 mm),
     # to the end: the far stump's lumen is only a crescent around it, a voxel or so thick.

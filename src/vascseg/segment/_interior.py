@@ -91,15 +91,21 @@ POCKET_CONTACT = 0.3
 """At least this fraction of a pocket's surface touches the lumen (a defect is wrapped by
 its crescent; an ovary or a bowel loop next to a vein barely touches it)."""
 
+POCKET_MIN_DEPTH_MM = 2.5
+"""A pocket's deepest voxel lies at least this far from its edge (it is at least ~5 mm
+across): a nook a voxel or two wide between a vein and tissue beside it (the liver's or a
+muscle's partial-volume edge) is no filling defect."""
+
 
 def pockets(soft: np.ndarray, lumen: np.ndarray, spacing_mm, *, max_extent_mm: float,
-            min_contact: float) -> np.ndarray:
+            min_contact: float, min_depth_mm: float = 0.0) -> np.ndarray:
     """Hypodense pockets against the lumen: soft tissue bounded by lumen and fat.
 
     Thin shells (partial-volume rims) are peeled off first (one 6-connected erosion); a
     remaining component is a pocket when all of it lies within ``max_extent_mm`` of the
     lumen and at least ``min_contact`` of its surface touches the lumen. The pocket is the
-    component grown back by one voxel within ``soft``.
+    component grown back by one voxel within ``soft``, kept when its deepest voxel lies at
+    least ``min_depth_mm`` from its edge.
     """
     st6 = ndi.generate_binary_structure(3, 1)
     core = ndi.binary_erosion(soft, st6)
@@ -121,7 +127,12 @@ def pockets(soft: np.ndarray, lumen: np.ndarray, spacing_mm, *, max_extent_mm: f
     if not len(keep):
         return np.zeros_like(soft)
     sel = np.isin(lab, keep)
-    return (ndi.binary_dilation(sel, st6) & soft) | sel
+    grown = (ndi.binary_dilation(sel, st6) & soft) | sel
+    if min_depth_mm <= 0:
+        return grown
+    parts, m = ndi.label(grown, structure=np.ones((3, 3, 3)))
+    depth = ndi.maximum(_edt_mm(grown, spacing_mm), parts, index=np.arange(1, m + 1))
+    return np.isin(parts, np.flatnonzero(np.asarray(depth) >= min_depth_mm) + 1)
 
 
 def connectors(fill: np.ndarray, base: np.ndarray) -> np.ndarray:

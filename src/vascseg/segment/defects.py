@@ -23,6 +23,7 @@ from ._distance import edt_mm as _edt_mm
 from ._interior import (
     POCKET_CONTACT,
     POCKET_EXTENT_MM,
+    POCKET_MIN_DEPTH_MM,
     bright_pieces,
     connectors,
     crescent_links,
@@ -215,7 +216,8 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     base = lum | (interior & hypo)
     if ct_like:
         # pockets are bounded by darker fat (not on T1 MR)
-        base |= pockets(soft & ~lum, lum, sp, max_extent_mm=POCKET_EXTENT_MM, min_contact=POCKET_CONTACT)
+        base |= pockets(soft & ~lum, lum, sp, max_extent_mm=POCKET_EXTENT_MM, min_contact=POCKET_CONTACT,
+                        min_depth_mm=POCKET_MIN_DEPTH_MM)
     base |= occluded[sl]
     closed = env_all[sl]
     seed = ivc_seed[sl]
