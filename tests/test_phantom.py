@@ -311,3 +311,28 @@ def test_spec_validation(kwargs, words):
 def test_field_of_view_too_small_is_refused():
     with pytest.raises(PhantomSpecError, match="field of view too small"):
         generate_phantom(PhantomSpec(shape_zyx=(40, 60, 60), spacing_zyx_mm=(2.0, 1.5, 1.5)))
+
+
+def test_evaluation_cases_on_another_voxel_grid():
+    # scripts/evaluate.py --spacing: the same cases on another grid (a fine one takes the
+    # working-grid path of the segmentation)
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "evaluate.py"
+    spec = importlib.util.spec_from_file_location("evaluate_script", path)
+    ev = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = ev
+    try:
+        spec.loader.exec_module(ev)
+        default = ev.select_cases(100, quick=True)
+        fine = ev.select_cases(100, quick=True, spacing_mm=(0.875, 0.625, 0.625))
+        dev = ev.select_cases(100, dev=True, spacing_mm=(1.0, 0.75, 0.75))
+    finally:
+        del sys.modules[spec.name]
+    assert [c.name for c in fine] == [c.name for c in default] and len(fine) == 4
+    assert all(c.spacing_mm is None for c in default)
+    assert all(c.spacing_mm == (0.875, 0.625, 0.625) for c in fine)
+    assert len(dev) == 18 and all(c.seed < 10 for c in dev)
+    assert all(c.spacing_mm == (1.0, 0.75, 0.75) for c in dev)
