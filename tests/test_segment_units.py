@@ -12,6 +12,7 @@ from _tubes import ORIGIN, make_grid, paint_tube, shift
 from vascseg.anatomy import LABELS
 from vascseg.segment._skeleton import CAUDAL, build_tree, calibre, direction, main_path, wide_path
 from vascseg.segment.defects import closing_mm
+from vascseg.segment.lumen import bone_mask
 from vascseg.segment.naming import label_veins
 from vascseg.segment.vesselness import symmetric_eigvals, vesselness
 
@@ -69,6 +70,25 @@ def test_vesselness_same_answer_at_two_spacings():
     va = vesselness(a[0], (1.0, 1.0, 1.0), mask=a[1])
     vb = vesselness(b[0], (2.0, 1.0, 1.0), mask=b[1])
     assert abs(float(np.median(va[a[1]])) - float(np.median(vb[b[1]]))) < 0.15
+
+
+def test_bone_mask_closes_a_thin_cortex_that_partial_volume_dims_below_the_threshold():
+    # an iliac wing seen in 1.25 mm voxels: a 10 mm slab of marrow (270 HU) in a 2 mm cortex
+    # whose voxels read 700 HU on one face but only 560-620 elsewhere (partial volume)
+    sp = (1.75, 1.25, 1.25)
+    img = np.full((30, 60, 60), 40.0, np.float32)  # muscle
+    img[:, 10:51, 20:29] = 620.0  # cortex: the slab's ends
+    img[:, 11:50, 21:28] = 270.0  # marrow
+    img[:, 11:50, 20] = 700.0  # one face clearly cortical
+    img[:, 11:50, 28] = 560.0  # the other dimmed by partial volume
+    img[:, 20:40, 40:44] = 600.0  # a bright blob touching no cortex: not bone
+    img[:, 25:35, 29:33] = 450.0  # enhanced vessel against the dim face: lumen, not bone
+    bone = bone_mask(img, sp)
+    marrow = np.zeros(img.shape, bool)
+    marrow[:, 11:50, 21:28] = True
+    assert bone[marrow].mean() > 0.99
+    assert not bone[:, 20:40, 41:43].any()
+    assert not bone[:, 25:35, 30:33].any()
 
 
 def test_closing_mm_matches_ball_closing_and_honours_anisotropy():
