@@ -90,7 +90,6 @@ def refine_on_input_grid(det: Detection, volume, img: np.ndarray, factors, cfg, 
     sub = np.asarray(img[box], np.float32)
     sig = [cfg.smoothing_sigma_mm / s for s in sp]
     smooth = ndi.gaussian_filter(sub, sig, mode="nearest") if cfg.smoothing_sigma_mm > 0 else sub
-    del sub
     art = arteries[box]
     # the box starts on a block boundary: work on the coarse masks' matching crop
     cbox = tuple(slice(b.start // f, -(-b.stop // f)) for b, f in zip(box, factors, strict=True))
@@ -112,8 +111,9 @@ def refine_on_input_grid(det: Detection, volume, img: np.ndarray, factors, cfg, 
             hit[0] = False
             bright = hit[lab]
         del lab
-        lumen_f = grow_half_max(bright, smooth, det.lumen_level, sp, steps=max(factors), allowed=allowed,
+        lumen_f = grow_half_max(bright, sub, det.lumen_level, sp, steps=max(factors), allowed=allowed,
                                 background_below=cfg.ct_lumen_min_hu)
+        del sub
         del bright
         # the envelope's non-lumen part (defects, concavities), with one working voxel of
         # overlap into the lumen so no gap opens where the refined lumen edge moved
