@@ -152,3 +152,40 @@ def test_refined_lumen_edge_of_a_thin_vein_sits_at_its_half_maximum(radius_mm):
     ratio = got[inner].sum() / truth[inner].sum()
     assert 0.93 <= ratio <= 1.07, ratio
     assert dice(truth[inner], got[inner]) > 0.95
+
+
+def test_refined_envelope_keeps_a_t1_cord_brighter_than_the_defect_window():
+    # T1 MR, pseudo-HU: a vein (lumen 180) whose lower half a cord fills completely, the
+    # cord at 35 (above the defect window's top, 20, under the bias field) in fat at 100;
+    # the working grid found the cord as envelope and its cord window reaches 60
+    from scipy import ndimage as ndi
+
+    from vascseg.config import Config
+    from vascseg.segment._refine import refine_on_input_grid
+    from vascseg.segment._result import Detection, Segmentation
+
+    sp = (0.875, 0.625, 0.625)
+    shape = (40, 48, 48)
+    yy, xx = np.mgrid[:shape[1], :shape[2]] * sp[1]
+    disc = (yy - 15.0) ** 2 + (xx - 15.0) ** 2 <= 5.0 ** 2
+    tube = np.broadcast_to(disc, shape)
+    cord = tube.copy()
+    cord[:20] = False
+    img = np.where(tube, 180.0, 100.0).astype(np.float32)
+    img[cord] = 35.0
+    img = ndi.gaussian_filter(img, (0.45 / sp[0], 0.45 / sp[1], 0.45 / sp[2]))
+    img += np.random.default_rng(4).normal(0.0, 6.0, shape).astype(np.float32)
+    f = working_factors(sp)
+    env_c = block_mean(tube, f) >= 0.5
+    lumen_c = env_c & (block_mean(img, f) >= 140.0)
+    veins_c = np.where(env_c, LABELS["common_iliac_vein_right"], 0).astype(np.uint8)
+    none = np.zeros(env_c.shape, bool)
+    det = Detection(Segmentation(veins_c, none, lumen_c, none), env_c, lumen_c,
+                    np.ones(env_c.shape, bool), none, 180.0, dark_hu=(-15.0, 60.0))
+    vol = Volume(img, sp, (0.0, 0.0, 0.0), modality="MR")
+    got = refine_on_input_grid(det, vol, img, f, Config().segment)
+    inner = cord & np.broadcast_to(ndi.binary_erosion(disc, iterations=2), shape)  # past the edge's partial volume
+    inner[:22] = False
+    inner[-2:] = False
+    assert (got.veins[inner] > 0).mean() > 0.95
+    assert (got.veins[~tube] > 0).mean() < 0.01

@@ -119,6 +119,8 @@ def refine_on_input_grid(det: Detection, volume, img: np.ndarray, factors, cfg, 
         # overlap into the lumen so no gap opens where the refined lumen edge moved
         rest_c = _grown(env_c & ~lumen_c) & env_c
         d_lo, d_hi = defect_window(cfg, volume.modality == "MR")
+        if det.dark_hu is not None:  # T1 MR: a cord may be brighter than the defect window
+            d_hi = max(d_hi, det.dark_hu[1])
         soft = (smooth >= d_lo) & (smooth < d_hi) & ~art & ~lumen_f
         env_f = lumen_f | (_expand_mask(rest_c, factors, smooth.shape) & soft)
         del soft
