@@ -282,6 +282,16 @@ def test_the_renal_vein_is_the_widest_lateral_branch_not_the_farthest():
     assert far.min() > -70.0  # the strand's far end is not the renal vein
 
 
+def test_the_renal_vein_runs_out_not_down_a_wider_gonadal_vein_drifting_out_is_not_it():
+    # the right gonadal vein, wider than the right renal vein, leaves the IVC 25 mm below it
+    # and drifts 30 mm out as it descends the first 40 mm: it reaches out at the renal
+    # vein's level but runs down more than out
+    gonadal = ([(-40, -5, -165), (-50, -10, -60), (-52, -10, 40), (-20, 0, 85)], 5.5, {})
+    truth, labels, notes, _, _ = _named_anatomy(replace={"gonadal_vein_right": [gonadal]})
+    assert _dice(truth, labels, "renal_vein_right") >= 0.85, notes
+    assert _dice(truth, labels, "gonadal_vein_right") >= 0.85, notes
+
+
 def test_a_renal_vein_ends_at_a_neck_onto_a_band_of_organ_contact():
     # past the right renal vein's end, a one-voxel neck leads into a 40 mm band of partial
     # volume where kidney meets liver (r 3 mm): organ contact, not vein

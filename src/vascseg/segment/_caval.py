@@ -100,6 +100,10 @@ IVC..."""
 RENAL_REACH_MM = 15.0
 """...and at least this far lateral of it."""
 
+RENAL_MAX_SLOPE = 1.0
+"""A renal vein's lateral end lies no farther below its junction than it lies out from it
+(its course within 45 degrees of the horizontal)."""
+
 GONADAL_DROP_MM = 60.0
 """A gonadal vein's pelvic end lies at least this far below where it joins."""
 
@@ -288,7 +292,9 @@ def name_ivc_branches(t: Tree, ivc: list[int], exclude: set[int], midline_x: flo
                     continue
                 e = int(level[np.argmax(sign * (t.pos[level, 0] - t.pos[b][0]))])
                 reach = sign * (t.pos[e][0] - t.pos[b][0])
-                if reach >= RENAL_REACH_MM:
+                # a renal vein runs out more than it runs down (a gonadal vein leaving the
+                # IVC below it drifts out as it descends)
+                if reach >= RENAL_REACH_MM and t.pos[b][2] - t.pos[e][2] <= RENAL_MAX_SLOPE * reach:
                     # the renal vein is the widest such branch (a thin one is a lumbar or
                     # capsular vein, or bright speckle of the liver next to the IVC), measured
                     # up to where it meets its organ (it may run on into organ contact); a
