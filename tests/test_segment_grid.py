@@ -110,6 +110,21 @@ def test_fine_series_is_segmented_on_the_working_grid_and_refined(phantom_twice)
     assert not (got.lumen & got.defects).any()
 
 
+def _refine_found(img, sp, env_c, lumen_c, name, level, *, modality="CT", dark_hu=None):
+    """:func:`refine_on_input_grid` of a working-grid detection that found ``env_c`` (lumen
+    ``lumen_c``) as the vein ``name``, on the input image ``img`` (spacing ``sp``)."""
+    from vascseg.config import Config
+    from vascseg.segment._refine import refine_on_input_grid
+    from vascseg.segment._result import Detection, Segmentation
+
+    veins_c = np.where(env_c, LABELS[name], 0).astype(np.uint8)
+    none = np.zeros(env_c.shape, bool)
+    det = Detection(Segmentation(veins_c, none, lumen_c, none), env_c, lumen_c,
+                    np.ones(env_c.shape, bool), none, level, dark_hu=dark_hu)
+    vol = Volume(img, sp, (0.0, 0.0, 0.0), modality=modality)
+    return refine_on_input_grid(det, vol, img, working_factors(sp), Config().segment)
+
+
 @pytest.mark.parametrize("radius_mm", [3.0, 5.0])
 def test_refined_lumen_edge_of_a_thin_vein_sits_at_its_half_maximum(radius_mm):
     # a vertical vein (200 HU, radius 3-5 mm) in fat (-100 HU) on a 0.875 x 0.625 x 0.625 mm
@@ -117,10 +132,6 @@ def test_refined_lumen_edge_of_a_thin_vein_sits_at_its_half_maximum(radius_mm):
     # it as found: the refined lumen must be neither shrunk nor swollen (volume within 7 %,
     # about 0.1 mm of radius; smoothing before the half-maximum test shrank it by 10-25 %)
     from scipy import ndimage as ndi
-
-    from vascseg.config import Config
-    from vascseg.segment._refine import refine_on_input_grid
-    from vascseg.segment._result import Detection, Segmentation
 
     sp = (0.875, 0.625, 0.625)
     shape = (24, 64, 64)
@@ -138,16 +149,9 @@ def test_refined_lumen_edge_of_a_thin_vein_sits_at_its_half_maximum(radius_mm):
     img2d = ndi.gaussian_filter(-100.0 + 300.0 * frac, 0.45 / sp[1])
     rng = np.random.default_rng(3)
     img = (np.broadcast_to(img2d, shape) + rng.normal(0.0, 15.0, shape)).astype(np.float32)
-    f = working_factors(sp)
-    coarse = block_mean(img, f)
-    lumen_c = coarse >= 50.0
-    veins_c = np.where(lumen_c, LABELS["gonadal_vein_left"], 0).astype(np.uint8)
-    none = np.zeros(coarse.shape, bool)
-    seg_c = Segmentation(veins_c, none, lumen_c, none)
-    # the lumen level the working grid measures in the cores of the big veins
-    det = Detection(seg_c, lumen_c, lumen_c, np.ones(coarse.shape, bool), none, 200.0)
-    vol = Volume(img, sp, (0.0, 0.0, 0.0), modality="CT")
-    got = refine_on_input_grid(det, vol, img, f, Config().segment).lumen
+    lumen_c = block_mean(img, working_factors(sp)) >= 50.0
+    # 200: the lumen level the working grid measures in the cores of the big veins
+    got = _refine_found(img, sp, lumen_c, lumen_c, "gonadal_vein_left", 200.0).lumen
     inner = (slice(4, -4), slice(None), slice(None))  # away from the cut ends
     ratio = got[inner].sum() / truth[inner].sum()
     assert 0.93 <= ratio <= 1.07, ratio
@@ -159,10 +163,6 @@ def test_refined_envelope_keeps_a_t1_cord_brighter_than_the_defect_window():
     # cord at 35 (above the defect window's top, 20, under the bias field) in fat at 100;
     # the working grid found the cord as envelope and its cord window reaches 60
     from scipy import ndimage as ndi
-
-    from vascseg.config import Config
-    from vascseg.segment._refine import refine_on_input_grid
-    from vascseg.segment._result import Detection, Segmentation
 
     sp = (0.875, 0.625, 0.625)
     shape = (40, 48, 48)
@@ -178,12 +178,8 @@ def test_refined_envelope_keeps_a_t1_cord_brighter_than_the_defect_window():
     f = working_factors(sp)
     env_c = block_mean(tube, f) >= 0.5
     lumen_c = env_c & (block_mean(img, f) >= 140.0)
-    veins_c = np.where(env_c, LABELS["common_iliac_vein_right"], 0).astype(np.uint8)
-    none = np.zeros(env_c.shape, bool)
-    det = Detection(Segmentation(veins_c, none, lumen_c, none), env_c, lumen_c,
-                    np.ones(env_c.shape, bool), none, 180.0, dark_hu=(-15.0, 60.0))
-    vol = Volume(img, sp, (0.0, 0.0, 0.0), modality="MR")
-    got = refine_on_input_grid(det, vol, img, f, Config().segment)
+    got = _refine_found(img, sp, env_c, lumen_c, "common_iliac_vein_right", 180.0, modality="MR",
+                        dark_hu=(-15.0, 60.0))
     inner = cord & np.broadcast_to(ndi.binary_erosion(disc, iterations=2), shape)  # past the edge's partial volume
     inner[:22] = False
     inner[-2:] = False

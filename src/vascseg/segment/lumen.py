@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.filters import apply_hysteresis_threshold
 
 from ..geometry import Volume
 from ._distance import IN_PLANE_4, elongated, inside_mm, within_mm
@@ -120,17 +121,11 @@ def bone_mask(smooth: np.ndarray, spacing_mm) -> np.ndarray:
     lying between cortex on both sides along some axis within :data:`MARROW_SPAN_MM`
     (iliac wings, sacrum, where no axial ring closes).
     """
-    cort = smooth > CORTICAL_BONE_HU
-    if not cort.any():
-        return cort
+    if not (smooth > CORTICAL_BONE_HU).any():
+        return np.zeros(smooth.shape, bool)
     # a thin cortex (2 mm in the iliac wings) seen in voxels of 1.2-1.8 mm peaks near the
     # threshold: the voxels above the lumen's ceiling connected to clear cortex are cortex too
-    lab, n = ndi.label(smooth > CORTEX_LOW_HU)
-    hit = np.zeros(n + 1, bool)
-    hit[lab[cort]] = True
-    hit[0] = False
-    cort = hit[lab]
-    del lab
+    cort = apply_hysteresis_threshold(smooth, CORTEX_LOW_HU, CORTICAL_BONE_HU)
     r = max(1, int(round(1.5 / min(spacing_mm[1:]))))
     # Everything happens in the box of the cortex, grown by what the closing and the final
     # dilation can reach (r + 1 voxels in the slice, 1 across): the same result, less work.
