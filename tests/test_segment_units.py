@@ -823,6 +823,31 @@ def test_a_pocket_is_deeper_than_a_nook_beside_the_vein(min_depth_mm):
     assert bool((got & nook).any()) is (min_depth_mm == 0.0)
 
 
+def test_bridge_follows_an_occluded_vein_along_a_muscle_it_touches():
+    # the occluded stretch (a cord of muscle's density, CT) of a vein (r 5 mm) runs against a
+    # muscle 30 mm thick: the cheapest hypodense tube is the muscle's middle, far wider than
+    # the vein, so the bridge was refused. Tissue a ball wider than any vein fits in is no
+    # occluded vein; the bridge follows what is left, and fills the vein, not the muscle.
+    from vascseg.segment._bridge import bridge_pieces
+
+    spacing = (2.0, 1.0, 1.0)
+    Z, Y, X = _grid(spacing, (100.0, 40.0, 70.0))
+    vein = (Y - 20) ** 2 + (X - 15) ** 2 <= 25
+    lower, upper = vein & (Z < 30), vein & (Z > 70)
+    muscle = (X >= 20) & (X <= 50) & (Y >= 5) & (Y <= 35) & (Z >= 10) & (Z <= 90) & ~vein
+    values = np.full(vein.shape, -100.0)
+    values[vein | muscle] = 50.0
+    values[lower | upper] = 180.0
+    img = _render(spacing, values, np.random.default_rng(7), noise=5.0)
+    hypo = (img >= -10) & (img < 110)
+    j, interior, bridges = bridge_pieces(lower, upper, hypo, spacing, max_bridge_mm=120.0, max_radius_mm=12.0,
+                                         image=img, lumen_level=180.0, lumen_min=120.0)
+    assert j.any() and len(bridges) == 1
+    occluded = vein & ~lower & ~upper
+    assert (interior & occluded).sum() >= 0.5 * occluded.sum()
+    assert not (interior & muscle & (X >= 27)).any()
+
+
 def test_bridge_measures_a_crescent_stump_by_the_vein_it_wraps():
     # a cord fills a vein (r 6 mm) from z 30 to 50 mm and goes on, eccentric (r 5 mm),
     # to the end: the far stump's lumen is only a crescent around it, a voxel or so thick.

@@ -5,9 +5,11 @@ stops and starts again further on: the far stump is a lumen piece not connected 
 tree. Between the stumps the occluded vein is a tube of hypodense tissue whose wall
 continues the stumps' wall. A minimal path (Dijkstra in mm, anisotropic voxels honoured)
 from the pieces to the tree, cheap through hypodense tissue at least as thick as a small
-vein and dear elsewhere (fat), finds that tube; the bridge is accepted when it runs through
-such tissue almost all the way and is no longer than ``max_bridge_mm``. The bridge's
-interior (hypodense voxels within the tube's radius of the path) becomes vein (defect).
+vein and dear elsewhere (fat), finds that tube (tissue wider than any vein, a muscle the
+occluded vein runs against, is taken out of the hypodense window first); the bridge is
+accepted when it runs through such tissue almost all the way and is no longer than
+``max_bridge_mm``. The bridge's interior (hypodense voxels within the tube's radius of the
+path) becomes vein (defect).
 
 Bridges are accepted one at a time, shortest first; a piece joined to the tree becomes a
 start for the next search, so a chain of pieces along an interrupted vein is followed.
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._distance import edt_mm, elongated, within_mm
+from ._distance import edt_mm, elongated, inside_mm, within_mm
 from ._paths import MinimalPaths
 
 OFF_TISSUE_COST = 25.0
@@ -54,6 +56,13 @@ CONTACT_MIN_ML = 5.0
 """A piece of at least CONTACT_MIN_ML separated from the tree by at most MAX_CONTACT_GAP_MM
 (partial volume at a tight stenosis) is joined without a tube check. Smaller pieces that
 close are artery fragments cut off by the vein/artery split more often than veins."""
+
+MASS_MARGIN_MM = 1.0
+"""Hypodense tissue a ball this much wider than the largest vein fits in (an opening) is a
+mass, not an occluded vein. A cord as dense as muscle, filling a vein that runs against a
+muscle, merges with it in the hypodense window; the cheapest path ran through the muscle's
+middle, far wider than the vein, and the bridge was refused. What the opening leaves of
+the vein carries the bridge."""
 
 RADIUS_RATIO = (0.5, 1.6)
 """The occluded tube's radius (median along the bridge) lies within these fractions of the
@@ -156,6 +165,12 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
         if stump_interior is not None:
             mine = np.isin(comp[box], np.unique(comp[box][m]))
             widest[i] = max(widest[i], RADIUS_RATIO[1] * float(np.percentile(whole_r[box][mine], 90)))
+    # hypodense tissue a ball wider than any vein fits in (muscle, bowel, an organ) is no
+    # occluded vein: an occluded vein against it is followed along what is left of the tissue
+    mass_mm = max_radius_mm + MASS_MARGIN_MM
+    core = inside_mm(hypo, mass_mm, sp)
+    if core.any():
+        hypo = hypo & ~within_mm(core, mass_mm, sp)
     thick = edt_mm(hypo, sp)
     tube = hypo & (thick >= MIN_TUBE_RADIUS_MM) & (thick <= max_radius_mm)
     lumen = tree | pieces
