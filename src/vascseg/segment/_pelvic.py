@@ -3,7 +3,8 @@
 From the first node of a common iliac vein (below the confluence): the common iliac vein
 runs down its widest course to where it divides into a vein heading forward (the external
 iliac, to the groin) and one heading back (the internal iliac, into the pelvis); without
-such a division, the boundary is set at the level of the other side's. In the internal
+such a division, the boundary is set at the level of the other side's, and the one vein
+below is the internal iliac vein when it heads back (the external one lost). In the internal
 iliac subtree the vein reaching farthest back is the internal iliac vein and a branch
 heading forward to the midline the uterine vein.
 """
@@ -182,6 +183,15 @@ def name_iliacs(t: Tree, heads: dict[str, int], midline_x: float, names: dict[st
             k = len(path) - 1
             notes.append(f"external_iliac_vein_{side}: the common iliac vein does not divide")
         names[f"common_iliac_vein_{side}"] = path[: k + 1]
+        if k + 1 < len(path) and direction(t, path[k], path[k + 1:])[1] >= AP_HEADING_MIN:
+            # the one vein below heads back into the pelvis: the internal iliac vein (the
+            # external one, heading forward to the groin, is missing, lost to an occlusion)
+            # the reason reported for the missing external iliac vein is this one
+            notes[:] = [n for n in notes if not n.startswith(f"external_iliac_vein_{side}:")]
+            notes.append(f"external_iliac_vein_{side}: not found (the one vein below the common iliac "
+                         f"vein heads back into the pelvis: the internal iliac vein)")
+            name_internal(t, path[k + 1], side, midline_x, names, notes)
+            continue
         if k + 1 < len(path):
             names[f"external_iliac_vein_{side}"] = path[k + 1:]
         notes.append(f"internal_iliac_vein_{side}: not found")
