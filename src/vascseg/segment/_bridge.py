@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._distance import edt_mm, elongated, inside_mm, within_mm
+from ._distance import edt_mm, elongated, within_mm
 from ._paths import MinimalPaths
+from .lumen import thick_regions
 
 OFF_TISSUE_COST = 25.0
 """Cost per mm of a path outside hypodense vessel-calibre tissue (inside it: at most 1,
@@ -167,10 +168,7 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
             widest[i] = max(widest[i], RADIUS_RATIO[1] * float(np.percentile(whole_r[box][mine], 90)))
     # hypodense tissue a ball wider than any vein fits in (muscle, bowel, an organ) is no
     # occluded vein: an occluded vein against it is followed along what is left of the tissue
-    mass_mm = max_radius_mm + MASS_MARGIN_MM
-    core = inside_mm(hypo, mass_mm, sp)
-    if core.any():
-        hypo = hypo & ~within_mm(core, mass_mm, sp)
+    hypo = hypo & ~thick_regions(hypo, sp, max_radius_mm + MASS_MARGIN_MM)
     thick = edt_mm(hypo, sp)
     tube = hypo & (thick >= MIN_TUBE_RADIUS_MM) & (thick <= max_radius_mm)
     lumen = tree | pieces

@@ -185,8 +185,8 @@ def name_iliacs(t: Tree, heads: dict[str, int], midline_x: float, names: dict[st
         names[f"common_iliac_vein_{side}"] = path[: k + 1]
         if k + 1 < len(path) and direction(t, path[k], path[k + 1:])[1] >= AP_HEADING_MIN:
             # the one vein below heads back into the pelvis: the internal iliac vein (the
-            # external one, heading forward to the groin, is missing, lost to an occlusion)
-            # the reason reported for the missing external iliac vein is this one
+            # external one, heading forward to the groin, is lost to an occlusion); this is
+            # the reason reported for it, not where its boundary would have been placed
             notes[:] = [n for n in notes if not n.startswith(f"external_iliac_vein_{side}:")]
             notes.append(f"external_iliac_vein_{side}: not found (the one vein below the common iliac "
                          f"vein heads back into the pelvis: the internal iliac vein)")

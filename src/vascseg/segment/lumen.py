@@ -121,11 +121,11 @@ def bone_mask(smooth: np.ndarray, spacing_mm) -> np.ndarray:
     lying between cortex on both sides along some axis within :data:`MARROW_SPAN_MM`
     (iliac wings, sacrum, where no axial ring closes).
     """
-    if not (smooth > CORTICAL_BONE_HU).any():
-        return np.zeros(smooth.shape, bool)
     # a thin cortex (2 mm in the iliac wings) seen in voxels of 1.2-1.8 mm peaks near the
     # threshold: the voxels above the lumen's ceiling connected to clear cortex are cortex too
     cort = apply_hysteresis_threshold(smooth, CORTEX_LOW_HU, CORTICAL_BONE_HU)
+    if not cort.any():
+        return cort
     r = max(1, int(round(1.5 / min(spacing_mm[1:]))))
     # Everything happens in the box of the cortex, grown by what the closing and the final
     # dilation can reach (r + 1 voxels in the slice, 1 across): the same result, less work.
