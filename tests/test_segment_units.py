@@ -703,6 +703,66 @@ def test_defects_in_keeps_a_dark_cord_two_thick_slices_deep_only(dark_cord):
     assert not defects_in(env, lumen, env.astype(np.uint8), spacing, min_volume_ml=0.05).any()
 
 
+def _fractions(spacing, shape, inside, n=5):
+    """In-plane fraction (n x n subsamples) of each voxel where ``inside(y_mm, x_mm)`` holds
+    (a scene uniform along z)."""
+    dy, dx = spacing[1:]
+    y = ((np.arange(shape[1] * n) + 0.5) * dy / n)[:, None]
+    x = ((np.arange(shape[2] * n) + 0.5) * dx / n)[None, :]
+    frac = inside(y, x).reshape(shape[1], n, shape[2], n).mean(axis=(1, 3))
+    return np.broadcast_to(frac, shape)
+
+
+@pytest.mark.parametrize("noise_seed", [7, 8, 9])
+def test_a_t1_cord_grows_into_its_partial_volume_rim_against_fat_not_into_muscle(noise_seed):
+    """T1 MR: a cord (0) in a vein, darker than the fat (40) around it, brighter than muscle
+    (-78). The vessel interior stopped a voxel inside the wall where the cord lies against
+    it; the rim voxels more cord than fat are defect and take the vein's name; fat, the
+    lumen and the muscle beyond the wall are not; without fat brighter than the cord (CT)
+    nothing grows."""
+    from vascseg.segment.defects import defect_rims
+
+    spacing, shape = (2.5, 1.5, 1.5), (12, 30, 30)
+
+    def in_vein(y, x):
+        return (y - 22.5) ** 2 + (x - 22.5) ** 2 <= 5.0 ** 2
+
+    def in_cord(y, x):  # against the wall along an arc on the +x side
+        return in_vein(y, x) & ((y - 22.5) ** 2 + (x - 25.0) ** 2 <= 4.2 ** 2)
+
+    vein = _fractions(spacing, shape, in_vein)
+    cord = _fractions(spacing, shape, in_cord)
+    muscle = np.zeros(shape)
+    muscle[:6] = _fractions(spacing, shape, lambda y, x: ~in_vein(y, x) & (x >= 26.0))[:6]  # lower half
+    fat = 1.0 - vein - muscle
+    image = 180.0 * (vein - cord) + 0.0 * cord + 40.0 * fat - 78.0 * muscle
+    image += np.random.default_rng(noise_seed).normal(0.0, 3.0, shape)
+    truth = cord >= 0.5
+    # the interior found: the lumen, the cord beside it, not the cord in the vein's outer
+    # 1.5 mm where it lies against the wall
+    lumen = (vein - cord) >= 0.5
+    inner = _fractions(spacing, shape, lambda y, x: (y - 22.5) ** 2 + (x - 22.5) ** 2 <= 3.5 ** 2)
+    interior = (vein >= 0.5) & ((inner >= 0.5) | (vein - cord >= 0.2))
+    found = truth & interior & ~lumen
+    label = LABELS["gonadal_vein_right"]
+    veins = np.where(interior, label, 0).astype(np.uint8)
+    defects, named = defect_rims(found, veins, image, fat_hu=40.0)
+
+    def dice(a, z):
+        return 2 * (a[z] & truth[z]).sum() / (a[z].sum() + truth[z].sum())
+
+    fat_side = slice(6, None)  # where fat, not muscle, lies beyond the wall
+    assert dice(found, fat_side) < 0.85 and dice(defects, fat_side) > 0.93
+    added = defects & ~found
+    assert (named[added] == label).all() and (named[~added] == veins[~added]).all()
+    assert (cord[added] > 0.25).all()  # fat is not rim
+    # the muscle beyond the wall, within the rim's reach, is darker than the cord: not taken
+    reach = ndi.binary_dilation(found, ndi.generate_binary_structure(3, 1), iterations=2) & (veins == 0)
+    assert (reach & (muscle > 0.5)).any() and not (added & (muscle > 0.5)).any()
+    same, _ = defect_rims(found, veins, image, fat_hu=-100.0)
+    assert (same == found).all()
+
+
 # --------------------------------------------------------------------------- occlusion bridge
 @pytest.mark.parametrize("seed", [3, 11])
 def test_minimal_paths_over_passable_voxels_match_scikit_image(seed):

@@ -18,7 +18,7 @@ from ._distance import within_mm
 from ._grid import block_mean, coarse_volume, working_factors
 from ._refine import defect_window, refine_on_input_grid
 from ._result import Detection, Segmentation
-from .defects import cord_top, cord_voxels, defects_in, vein_interior
+from .defects import cord_voxels, defect_rims, defects_in, fat_level, vein_interior
 from .lumen import (
     body_mask,
     bone_mask,
@@ -179,17 +179,20 @@ def _detect(volume: Volume, img: np.ndarray, cfg, landmarks, prior: Prior | None
 
     veins, notes = label_veins(env, volume, ivc_seed, landmarks=_landmark_indices(landmarks, volume),
                                undivided_iliac_split=IILIAC_SPLIT_FRACTION if prior is not None else None)
-    dark_hu = None
+    dark_hu = fat = None
     if mr and lumen.any():
         # T1 MR: a cord's intensities, darker than any partial volume of the lumen and the fat
-        # around it, and no darker than the defect level (muscle's partial volume with fat is)
-        top = cord_top(lumen, smooth, sp, below=(smooth >= d_lo) & (smooth < cfg.ct_lumen_min_hu) & ~arteries,
-                       cord_max=d_hi)
-        dark_hu = None if top is None else (0.5 * (d_lo + d_hi), top)
+        # around it (half-way from the defect window's top to the fat), and no darker than the
+        # defect level (muscle's partial volume with fat is)
+        fat = fat_level(lumen, smooth, sp, below=(smooth >= d_lo) & (smooth < cfg.ct_lumen_min_hu) & ~arteries,
+                        floor=d_hi)
+        dark_hu = None if fat is None else (0.5 * (d_lo + d_hi), 0.5 * (d_hi + fat))
     defects = zeros
     if lumen.any():
         defects = defects_in(env, lumen, veins, sp, min_volume_ml=cfg.min_defect_volume_ml,
                              dark=cord_voxels(smooth, dark_hu))
+        if fat is not None:
+            defects, veins = defect_rims(defects, veins, smooth, fat_hu=fat, barred=arteries)
     present = set(np.unique(veins).tolist())
     missing = {}
     for n in VEIN_NAMES:
@@ -198,7 +201,7 @@ def _detect(volume: Volume, img: np.ndarray, cfg, landmarks, prior: Prior | None
             missing[n] = why[0] if why else "not found in the vein tree"
     warnings.extend(x for x in notes if "landmark" in x or "placed at" in x)
     seg = Segmentation(veins, defects, lumen & (veins > 0), arteries, missing, tuple(warnings))
-    return Detection(seg, env, lumen, body, bone | organs, level, dark_hu)
+    return Detection(seg, env, lumen, body, bone | organs, level, dark_hu, fat)
 
 
 __all__ = ["PRIOR_MAPS", "Prior", "Segmentation", "load_prior", "segment_veins", "vesselness"]

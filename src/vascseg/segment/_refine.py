@@ -22,7 +22,7 @@ from scipy import ndimage as ndi
 from ..anatomy import LABELS, VEIN_NAMES
 from ._grid import expand_linear, expand_nearest, fine_box
 from ._result import Detection, Segmentation
-from .defects import cord_voxels, defects_in
+from .defects import cord_voxels, defect_rims, defects_in
 from .lumen import grow_half_max
 
 BOX_MARGIN_MM = 8.0
@@ -140,8 +140,12 @@ def refine_on_input_grid(det: Detection, volume, img: np.ndarray, factors, cfg, 
     if seg_c.defects.any() and lumen_f.any():
         # defects where the working grid found them (one working voxel around), edges here
         near_def = up(_grown(seg_c.defects[cbox]))
-        defects[box] = defects_in(env_f & near_def, lumen_f, names, sp, min_volume_ml=cfg.min_defect_volume_ml,
-                                  dark=cord_voxels(smooth, det.dark_hu))
+        found = defects_in(env_f & near_def, lumen_f, names, sp, min_volume_ml=cfg.min_defect_volume_ml,
+                           dark=cord_voxels(smooth, det.dark_hu))
+        if det.fat_hu is not None:
+            found, names = defect_rims(found, names, smooth, fat_hu=det.fat_hu, barred=art)
+            veins[box] = names
+        defects[box] = found
     del smooth, allowed, env_f, names, lumen_f
     present = set(np.unique(veins[box]).tolist())
     missing = dict(seg_c.missing)

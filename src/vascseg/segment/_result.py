@@ -65,6 +65,10 @@ class Detection:
         :func:`vascseg.segment.defects.cord_top`), which no partial volume of the lumen and
         the fat around it has (``dark`` of :func:`~vascseg.segment.defects.defects_in`);
         None on CT.
+    fat_hu : float or None
+        T1 MR: the fat around the veins (:func:`vascseg.segment.defects.fat_level`), which
+        bounds a defect's partial-volume rim (:func:`~vascseg.segment.defects.defect_rims`);
+        None on CT.
     """
 
     segmentation: Segmentation
@@ -74,3 +78,4 @@ class Detection:
     blocked: np.ndarray
     lumen_level: float
     dark_hu: tuple[float, float] | None = None
+    fat_hu: float | None = None

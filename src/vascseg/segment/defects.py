@@ -302,16 +302,76 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
     return env, lum_out
 
 
+def fat_level(lumen: np.ndarray, image: np.ndarray, spacing_mm, *, below: np.ndarray,
+              floor: float) -> float | None:
+    """T1 MR: the fat around the veins, the median of the voxels of ``below`` at or above
+    ``floor`` 1.5-3 mm outside ``lumen`` (past its partial-volume rim); None without such
+    voxels."""
+    sp = np.asarray(spacing_mm, float)
+    shell = within_mm(lumen, FAT_SHELL_MM[1], sp) & ~within_mm(lumen, FAT_SHELL_MM[0], sp) & below
+    shell &= image >= floor
+    return float(np.median(image[shell])) if shell.any() else None
+
+
 def cord_top(lumen: np.ndarray, image: np.ndarray, spacing_mm, *, below: np.ndarray,
              cord_max: float) -> float | None:
     """T1 MR: the upper bound of a cord's intensity, half-way between the defect window's top
-    (``cord_max``) and the fat around the veins (median of the voxels of ``below`` above the
-    window 1.5-3 mm outside ``lumen``); None without such voxels. Partial volume between
-    the lumen and that fat is brighter than the fat: nothing this dark is."""
-    sp = np.asarray(spacing_mm, float)
-    shell = within_mm(lumen, FAT_SHELL_MM[1], sp) & ~within_mm(lumen, FAT_SHELL_MM[0], sp) & below
-    shell &= image >= cord_max
-    return 0.5 * (cord_max + float(np.median(image[shell]))) if shell.any() else None
+    (``cord_max``) and the fat around the veins (:func:`fat_level` above the window); None
+    without such fat. Partial volume between the lumen and that fat is brighter than the
+    fat: nothing this dark is."""
+    fat = fat_level(lumen, image, spacing_mm, below=below, floor=cord_max)
+    return None if fat is None else 0.5 * (cord_max + fat)
+
+
+RIM_LAYERS = 2
+"""T1 MR: a defect grows by at most this many voxel layers into its partial-volume rim."""
+
+RIM_LOW_FRACTION = 0.25
+"""...through voxels no darker than the defect's level by this fraction of the fat/defect
+contrast (darker: muscle, or its partial volume with fat)."""
+
+
+def defect_rims(defects: np.ndarray, veins: np.ndarray, image: np.ndarray, *, fat_hu: float,
+                barred: np.ndarray | None = None,
+                layers: int = RIM_LAYERS) -> tuple[np.ndarray, np.ndarray]:
+    """T1 MR: a defect's partial-volume rim where it borders fat directly (same shapes back).
+
+    The lumen's edge is found at half its contrast with the fat (:func:`grow_half_max`); a
+    cord darker than the fat has a low contrast with it, and the vessel interior stops a
+    voxel or two inside the wall where the cord, not a crescent, lies against it. Voxels
+    outside the veins next to a defect (face neighbours, ``layers`` times) that are nearer
+    the defect's level (median of its inner voxels) than the fat's are the rest of it; they
+    take the name of the vein they grow from. Voxels darker than the defect's level by
+    :data:`RIM_LOW_FRACTION` of the contrast are muscle, never rim; ``barred`` (arteries)
+    neither.
+    """
+    if not defects.any():
+        return defects, veins
+    box = crop(defects, [layers + 1] * 3)
+    d = defects[box]
+    inner = ndi.binary_erosion(d, ndi.generate_binary_structure(3, 1))
+    img = image[box]
+    level = float(np.median(img[inner] if inner.sum() >= 10 else img[d]))
+    if fat_hu <= level:
+        return defects, veins
+    ok = (veins[box] == 0) & (img < 0.5 * (level + fat_hu)) & (img >= level - RIM_LOW_FRACTION * (fat_hu - level))
+    if barred is not None:
+        ok &= ~barred[box]
+    names = np.where(d, veins[box], 0)
+    face = ndi.generate_binary_structure(3, 1)
+    for _ in range(layers):
+        grown = ndi.grey_dilation(names, footprint=face)
+        new = ok & (names == 0) & (grown > 0)
+        if not new.any():
+            break
+        names[new] = grown[new]
+    added = (names > 0) & ~d
+    if not added.any():
+        return defects, veins
+    defects, veins = defects.copy(), veins.copy()
+    defects[box] |= added
+    veins[box][added] = names[added]
+    return defects, veins
 
 
 def cord_voxels(image: np.ndarray, window: tuple[float, float] | None) -> np.ndarray | None:
