@@ -192,6 +192,36 @@ def test_confluence_is_where_the_caval_trunk_splits_into_two_like_calibre_veins(
         assert _dice(truth, labels, name) >= 0.85, (name, _dice(truth, labels, name), notes)
 
 
+def test_a_tributary_takes_the_wedge_of_its_wider_parent_nearer_its_own_centreline(named_anatomy):
+    """A renal vein's centreline runs on into the IVC up to the IVC's axis: inside the IVC,
+    the voxels within the renal vein's radius of that stretch and nearer it than the IVC's
+    axis are the renal vein's (the phantoms' truth labels each voxel by its nearest
+    centreline). The skeleton bends into the IVC's medial axis there, and named them IVC."""
+    from _tubes import ORIGIN
+
+    truth, labels, _, grid, _ = named_anatomy
+    idx = np.argwhere(truth > 0)
+    lps = grid.index_to_lps(idx) - np.asarray(ORIGIN)
+    found = labels[tuple(idx.T)]
+    x0, y0, _ = ANATOMY["ivc"][0][0]
+    to_ivc_axis = np.hypot(lps[:, 0] - x0, lps[:, 1] - y0)
+    half_voxel = 0.75
+    hits = total = 0
+    for name in ("renal_vein_right", "renal_vein_left"):
+        pts, r = ANATOMY[name]
+        a, b = np.asarray(pts[-2], float), np.asarray(pts[-1], float)
+        t = np.clip((lps - a) @ (b - a) / ((b - a) @ (b - a)), 0.0, 1.0)
+        to_own = np.linalg.norm(lps - (a + t[:, None] * (b - a)), axis=1)
+        wedge = (to_ivc_axis < ANATOMY["ivc"][1]) & (to_own <= r - half_voxel) & (to_own < to_ivc_axis - half_voxel)
+        mine = found == LABELS[name]
+        assert (mine[wedge]).mean() > 0.4, name
+        hits, total = hits + int(mine[wedge].sum()), total + int(wedge.sum())
+        # and no more of the IVC than that
+        beyond = (to_ivc_axis < ANATOMY["ivc"][1]) & (to_own > r + 2 * half_voxel)
+        assert (mine & beyond).sum() <= 0.1 * wedge.sum(), name
+    assert hits >= 0.6 * total
+
+
 def test_names_follow_the_anatomy_in_mm_at_any_spacing(named_anatomy):
     truth, labels, _, grid, _ = named_anatomy
     t2, l2, _, g2, _ = _named_anatomy((2.5, 1.5, 1.0))

@@ -15,8 +15,10 @@ paths of the tree:
 A named vein stops where it widens into an organ (a renal vein into the kidney) or, at its
 far end, past a neck into another vessel touching it. Landmarks override: the path holding
 the skeleton point nearest a landmark takes its name. Each voxel takes the label of the
-nearest named skeleton point within that point's lumen radius (the skeleton of a
-tributary inside its wider parent's lumen names no voxel).
+nearest named skeleton point within that point's lumen radius. The skeleton of a
+tributary inside its wider parent's lumen bends into the parent's medial axis and names no
+voxel; the tributary's centreline continued straight to the parent's axis names the
+parent's voxels nearer it than the parent's axis, within the tributary's radius.
 """
 
 from __future__ import annotations
@@ -185,10 +187,97 @@ def label_veins(envelope: np.ndarray, grid: Volume, ivc_seed: np.ndarray | None,
     reach[ends] += END_REACH * radius[ends]
     sp = np.asarray(grid.spacing_mm)
     vox = np.argwhere(env)
+    pts = vox * sp
+    v_pts, v_label, v_parent, v_reach, bent = _junction_axes(tree, names, named, coords * sp, float(min(sp)))
+    named[bent] = False
+    lab, dist = _nearest_labels(pts, coords[named] * sp, node_label[named], reach[named])
+    if len(v_pts):
+        # a tributary's centreline runs on into its wider parent up to the parent's axis:
+        # the parent's voxels nearer that stretch than the parent's own axis, within the
+        # tributary's radius of it, are the tributary's
+        dv, jv = cKDTree(v_pts).query(pts, distance_upper_bound=float(v_reach.max()) + 1e-6)
+        jj = np.minimum(jv, len(v_pts) - 1)
+        take = np.isfinite(dv) & (dv < dist) & (dv <= v_reach[jj]) & (lab == v_parent[jj])
+        lab[take] = v_label[jj[take]]
     sub = np.zeros(env.shape, np.uint8)
-    sub[tuple(vox.T)] = _nearest_labels(vox * sp, coords[named] * sp, node_label[named], reach[named])
+    sub[tuple(vox.T)] = lab
     labels[sl] = sub
     return labels, notes
+
+
+JUNCTION_SPAN_MM = 6.0
+"""A tributary's direction where it enters its parent: over its first this many mm outside."""
+
+
+def _junction_axes(tree: Tree, names: dict[str, list[int]], named: np.ndarray, nodes_mm: np.ndarray,
+                   step_mm: float):
+    """Points on each tributary's centreline continued straight into its wider parent.
+
+    A tributary (a vein leaving its parent's path short of the parent's end, the parent at
+    least :data:`WIDER_PARENT` times wider there) runs on, straight, to the parent's axis;
+    the skeleton between the two bends into the parent's medial axis instead. From the
+    tributary's first naming node, along its direction over :data:`JUNCTION_SPAN_MM`, the
+    line is followed while it nears the parent's naming nodes.
+
+    Returns (points (K, 3) in the ``nodes_mm`` frame, their label, their parent's label,
+    their reach: the tributary's radius there plus half a step, and the bent skeleton nodes
+    between the tributary and its parent's path, which name no voxel).
+    """
+    pts: list[np.ndarray] = []
+    out_label: list[int] = []
+    out_parent: list[int] = []
+    out_reach: list[float] = []
+    bent: list[int] = []
+    path_of = {LABELS[name]: nodes for name, nodes in names.items()}
+    on_path = {n: LABELS[name] for name, nodes in names.items() for n in nodes}
+    for name, nodes in names.items():
+        own = [n for n in nodes if named[n]]
+        if len(own) < 2:
+            continue
+        # up the skeleton to the parent's path
+        chain, j = [], int(tree.parent[nodes[0]])
+        while j >= 0 and on_path.get(j, LABELS[name]) == LABELS[name]:
+            chain.append(j)
+            j = int(tree.parent[j])
+        if j < 0:
+            continue
+        parent_label = on_path[j]
+        parent_path = path_of[parent_label]
+        near = [n for n in parent_path if abs(tree.dist[n] - tree.dist[j]) <= JUNCTION_SPAN_MM * 2.5]
+        r_parent = float(np.median(tree.radius[near]))
+        if r_parent < WIDER_PARENT * calibre(tree, own[0], own):
+            continue
+        if float(np.max(tree.dist[parent_path])) - tree.dist[j] < r_parent:
+            continue  # the parent ends here: a division, not a tributary
+        parent_nodes = np.asarray([n for n in parent_path if named[n]])
+        if not len(parent_nodes):
+            continue
+        a = own[0]
+        b = next((n for n in own if tree.dist[n] - tree.dist[a] >= JUNCTION_SPAN_MM), own[-1])
+        u = nodes_mm[a] - nodes_mm[b]
+        if not np.linalg.norm(u):
+            continue
+        u /= np.linalg.norm(u)
+        bent.extend(chain)
+        kd = cKDTree(nodes_mm[parent_nodes])
+        last, _ = kd.query(nodes_mm[a])
+        t, t_max = step_mm, 2.0 * last + step_mm
+        while t <= t_max:
+            q = nodes_mm[a] + t * u
+            d, _ = kd.query(q)
+            if d >= last:
+                break
+            pts.append(q)
+            out_label.append(LABELS[name])
+            out_parent.append(parent_label)
+            out_reach.append(float(tree.radius[a]) + 0.5 * step_mm)
+            last = d
+            t += step_mm
+    bent_idx = np.asarray(bent, int)
+    if not pts:
+        return np.zeros((0, 3)), np.zeros(0, np.uint8), np.zeros(0, np.uint8), np.zeros(0), bent_idx
+    return (np.asarray(pts), np.asarray(out_label, np.uint8), np.asarray(out_parent, np.uint8),
+            np.asarray(out_reach), bent_idx)
 
 
 def _rooted_tree(pos: np.ndarray, radius: np.ndarray, graph,
@@ -254,14 +343,15 @@ def _spur_label(tree: Tree, spur: int, p: int, node_label: np.ndarray, first_of:
 
 
 def _nearest_labels(points_mm: np.ndarray, nodes_mm: np.ndarray, node_label: np.ndarray,
-                    reach_mm: np.ndarray) -> np.ndarray:
-    """Label of the nearest node for each point, 0 when farther than that node's reach."""
+                    reach_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Label of the nearest node for each point (0 when farther than that node's reach), and
+    the distance to it (inf beyond every reach)."""
     kd = cKDTree(nodes_mm)
     d, j = kd.query(points_mm, distance_upper_bound=float(reach_mm.max()) + 1e-6)
     ok = np.isfinite(d)
     jj = np.minimum(j, len(nodes_mm) - 1)
     ok &= d <= reach_mm[jj]
-    return np.where(ok, node_label[jj], 0).astype(np.uint8)
+    return np.where(ok, node_label[jj], 0).astype(np.uint8), d
 
 
 def _apply_landmarks(tree: Tree, grid: Volume, names: dict[str, list[int]], notes: list[str],
