@@ -1306,6 +1306,30 @@ def test_vein_interior_finds_the_defect_and_nothing_on_a_clean_vein(with_defect)
         assert not found.any()
 
 
+def test_a_t1_stump_brighter_than_the_tree_is_joined():
+    """T1 MR (pseudo-HU: cord 5, fat 45, defect window -50..20): an occluded vein (r 5 mm)
+    whose far stump is enhanced 1.5 times as bright as the tree (a bias field's remnant). On
+    CT a stump that bright is marrow; on T1 MR marrow is no brighter than fat, and the stump
+    is joined through the cord."""
+    from vascseg.segment.defects import vein_interior
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (100.0, 42.0, 42.0))
+    vein = (Y - 21) ** 2 + (X - 21) ** 2 <= 25
+    lower, upper = vein & (Z < 30), vein & (Z > 70)
+    values = np.full(vein.shape, 45.0)
+    values[vein] = 5.0
+    values[lower] = 150.0
+    values[upper] = 225.0
+    img = _render(spacing, values, np.random.default_rng(4), noise=4.0)
+    lumen = img >= 120
+    env, _ = vein_interior(lumen, img, spacing, ivc_seed=lumen & (Z < 20), radius_mm=12.0, defect_min=-50.0,
+                           defect_max=20.0, lumen_min=120.0, max_bridge_mm=120.0)
+    assert (env & upper).sum() > 0.8 * upper.sum()
+    stretch = vein & (Z > 35) & (Z < 65)
+    assert (env & stretch).sum() >= 0.5 * stretch.sum()
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize("organ", [False, True])
 def test_mr_cords_fill_the_cord_a_crescent_wraps_and_no_dark_tissue_beside_the_vein(seed, organ):

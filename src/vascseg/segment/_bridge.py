@@ -50,7 +50,9 @@ mass (kidney) is an organ, not a stump."""
 
 PIECE_LEVEL_MAX = 1.3
 """A stump's 90th intensity percentile lies between the lumen threshold/level midpoint and
-this multiple of the tree's lumen level (brighter: marrow; darker: a noisy organ)."""
+this multiple of the tree's lumen level (brighter: marrow; darker: a noisy organ). CT only
+(``piece_level_max``): on T1 MR marrow is no brighter than fat, and nothing but vessels is as
+bright as the lumen, whose level varies more from vein to vein (a bias field's remnant)."""
 
 MAX_CONTACT_GAP_MM = 3.0
 CONTACT_MIN_ML = 5.0
@@ -94,6 +96,7 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
                   max_bridge_mm: float, max_radius_mm: float, image: np.ndarray | None = None,
                   lumen_level: float | None = None, lumen_min: float = 0.0,
                   stump_interior: np.ndarray | None = None, tissue_max: float | None = None,
+                  piece_level_max: float | None = PIECE_LEVEL_MAX,
                   max_rounds: int = 3) -> tuple[np.ndarray, np.ndarray, list[Bridge]]:
     """Join lumen ``pieces`` to ``tree`` through hypodense tubes.
 
@@ -117,6 +120,9 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
         A bridge's tissue (median of ``image`` along its path in hypodense tubes) is no
         brighter than this: an organ's parenchyma (the liver, enhancing to just under the
         lumen threshold on CT) is not a cord.
+    piece_level_max : float or None
+        A stump brighter than this multiple of ``lumen_level`` is not a vein (CT: marrow);
+        None: no upper bound (T1 MR).
 
     Returns
     -------
@@ -142,7 +148,8 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
     candidates = [i for i in range(1, n + 1) if sizes[i] >= MIN_PIECE_ML
                   and (sizes[i] <= COMPACT_PIECE_ML or elongated(boxes[i - 1], sizes[i], sp, MIN_ELONGATION))]
     if image is not None and lumen_level is not None:
-        lo, hi = 0.5 * (lumen_min + lumen_level), PIECE_LEVEL_MAX * lumen_level
+        lo = 0.5 * (lumen_min + lumen_level)
+        hi = np.inf if piece_level_max is None else piece_level_max * lumen_level
         # a thin vein is mostly partial volume: judge a piece by its brightest tenth
         top = [np.percentile(image[box][m], 90) for box, m in map(own, candidates)]
         candidates = [i for i, m in zip(candidates, top, strict=True) if lo <= m <= hi]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._bridge import bridge_pieces
+from ._bridge import PIECE_LEVEL_MAX, bridge_pieces
 from ._cords import follow_cords_down
 from ._distance import IN_PLANE_4, within_mm
 from ._distance import edt_mm as _edt_mm
@@ -226,7 +226,8 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
         t_level = float(np.percentile(img[lum & tree], 75)) if (lum & tree).any() else None
         joined, bridged, _ = bridge_pieces(tree, lum & ~tree, soft, sp, max_bridge_mm=max_bridge_mm,
                                            max_radius_mm=radius_mm, image=img, lumen_level=t_level,
-                                           lumen_min=lumen_min, stump_interior=base, tissue_max=top_median)
+                                           lumen_min=lumen_min, stump_interior=base, tissue_max=top_median,
+                                           piece_level_max=PIECE_LEVEL_MAX if ct_like else None)  # T1: no marrow
         if joined.any():
             seed = seed | joined
             tree = holding(base | closed | bridged, seed)
