@@ -190,15 +190,14 @@ def label_veins(envelope: np.ndarray, grid: Volume, ivc_seed: np.ndarray | None,
     pts = vox * sp
     v_pts, v_label, v_parent, v_reach, bent = _junction_axes(tree, names, named, coords * sp, float(min(sp)))
     named[bent] = False
-    lab, dist = _nearest_labels(pts, coords[named] * sp, node_label[named], reach[named])
+    lab, dist, _ = _nearest_labels(pts, coords[named] * sp, node_label[named], reach[named])
     if len(v_pts):
         # a tributary's centreline runs on into its wider parent up to the parent's axis:
         # the parent's voxels nearer that stretch than the parent's own axis, within the
         # tributary's radius of it, are the tributary's
-        dv, jv = cKDTree(v_pts).query(pts, distance_upper_bound=float(v_reach.max()) + 1e-6)
-        jj = np.minimum(jv, len(v_pts) - 1)
-        take = np.isfinite(dv) & (dv < dist) & (dv <= v_reach[jj]) & (lab == v_parent[jj])
-        lab[take] = v_label[jj[take]]
+        v_lab, dv, jv = _nearest_labels(pts, v_pts, v_label, v_reach)
+        take = (v_lab > 0) & (dv < dist) & (lab == v_parent[jv])
+        lab[take] = v_lab[take]
     sub = np.zeros(env.shape, np.uint8)
     sub[tuple(vox.T)] = lab
     labels[sl] = sub
@@ -343,15 +342,15 @@ def _spur_label(tree: Tree, spur: int, p: int, node_label: np.ndarray, first_of:
 
 
 def _nearest_labels(points_mm: np.ndarray, nodes_mm: np.ndarray, node_label: np.ndarray,
-                    reach_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Label of the nearest node for each point (0 when farther than that node's reach), and
-    the distance to it (inf beyond every reach)."""
+                    reach_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Label of the nearest node for each point (0 when farther than that node's reach), the
+    distance to it (inf beyond every reach) and its index (clamped to a valid one)."""
     kd = cKDTree(nodes_mm)
     d, j = kd.query(points_mm, distance_upper_bound=float(reach_mm.max()) + 1e-6)
     ok = np.isfinite(d)
     jj = np.minimum(j, len(nodes_mm) - 1)
     ok &= d <= reach_mm[jj]
-    return np.where(ok, node_label[jj], 0).astype(np.uint8), d
+    return np.where(ok, node_label[jj], 0).astype(np.uint8), d, jj
 
 
 def _apply_landmarks(tree: Tree, grid: Volume, names: dict[str, list[int]], notes: list[str],
