@@ -694,6 +694,28 @@ def test_crescent_links_join_a_vein_piece_through_its_crescent_only():
     assert not (links & sheet).any()
 
 
+def test_a_crescent_between_two_pieces_links_them_though_neither_touches_the_tree_yet():
+    # the vein's nearer piece reaches the tree only by a bridge through an occlusion,
+    # found later; the crescent around the cord between the two pieces links them now
+    from vascseg.segment._interior import crescent_links
+
+    spacing = (2.5, 1.5, 1.5)
+    Z, Y, X = _grid(spacing, (100.0, 60.0, 90.0))
+    r2 = (Y - 30) ** 2 + (X - 30) ** 2
+    tree = ((Y - 30) ** 2 + (X - 75) ** 2 <= 36) & (Z >= 50)  # another vein, apart
+    near = (r2 <= 36) & (Z >= 70) & (Z < 90)
+    far = (r2 <= 36) & (Z <= 40)
+    crescent = (r2 <= 36) & (r2 > 16) & (X > 33) & (Z > 40) & (Z < 70)
+    spur = (r2 <= 36) & (r2 > 16) & (X < 27) & (Z > 40) & (Z < 55)  # touches the far piece only
+    links = crescent_links(crescent | spur, tree, near | far, spacing, max_half_thickness_mm=3.0,
+                           max_width_mm=24.0)
+    assert (links & crescent).sum() >= 0.9 * crescent.sum()
+    assert not (links & spur).any()
+    # one piece alone, the crescent a dead end: nothing to link
+    assert not crescent_links(crescent | spur, tree, far, spacing, max_half_thickness_mm=3.0,
+                              max_width_mm=24.0).any()
+
+
 def test_defects_in_keeps_a_solid_defect_and_drops_partial_volume_shells():
     from vascseg.segment.defects import defects_in
 

@@ -180,7 +180,7 @@ def crescent_links(bright: np.ndarray, tree: np.ndarray, pieces: np.ndarray, spa
                    max_half_thickness_mm: float, max_width_mm: float, avoid: np.ndarray | None = None,
                    clearance_mm: float = 0.0) -> np.ndarray:
     """Thin components of ``bright`` (enhanced voxels in neither) touching both ``tree`` and
-    a ``pieces`` voxel (26-connected).
+    a ``pieces`` voxel, or two pieces (26-connected).
 
     The contrast crescent around a cord is no tube: where it runs farther than the vessel
     core's reach from any tube, the vessel mask breaks and the vein beyond is a piece cut off
@@ -216,9 +216,19 @@ def crescent_links(bright: np.ndarray, tree: np.ndarray, pieces: np.ndarray, spa
     if n == 0:
         return out
     on_tree = np.unique(lab[ndi.binary_dilation(tree[sl], full) & cand])
-    on_piece = np.unique(lab[ndi.binary_dilation(pieces[sl], full) & cand])
+    # a crescent may also link two pieces (the tree reaches the nearer one only by a bridge
+    # through an occlusion, found later): the highest and lowest piece label beside each of
+    # its voxels tell one piece from two
+    plab, _ = ndi.label(pieces[sl], structure=full)
+    big = np.iinfo(np.int32).max
+    hi = ndi.grey_dilation(plab, footprint=full)
+    lo = ndi.grey_erosion(np.where(plab > 0, plab, big), footprint=full)
+    at = cand & (hi > 0)
+    touched = np.unique(np.concatenate([np.stack([lab[at], hi[at]]), np.stack([lab[at], lo[at]])], axis=1), axis=1)
+    on_piece, n_pieces = np.unique(touched[0], return_counts=True)
+    two_pieces = on_piece[n_pieces >= 2]
     boxes = ndi.find_objects(lab)
-    keep = [i for i in np.intersect1d(on_tree, on_piece) if i > 0
+    keep = [i for i in np.union1d(np.intersect1d(on_tree, on_piece), two_pieces) if i > 0
             and _section_width_mm(lab[boxes[i - 1]] == i, sp) <= max_width_mm]
     if keep:
         out[sl] = np.isin(lab, keep)
