@@ -716,6 +716,21 @@ def test_a_crescent_between_two_pieces_links_them_though_neither_touches_the_tre
                               max_width_mm=24.0).any()
 
 
+@pytest.mark.parametrize("lumen_to", [8, 12])
+def test_split_edge_moves_the_lumen_defect_boundary_to_half_contrast_either_way(lumen_to):
+    # lumen (180) for x < 10, a cord (50) beyond; the lumen mask stops two voxels short of the
+    # boundary (the wall votes filled a crescent dimmed by smoothing) or runs two voxels past it
+    from vascseg.segment._interior import split_edge
+
+    img = np.full((5, 5, 20), 50.0)
+    img[..., :10] = 180.0
+    lum = np.zeros(img.shape, bool)
+    lum[..., :lumen_to] = True
+    out = split_edge(lum, ~lum, img, np.full(img.shape, 115.0), into_lumen=lumen_to < 10)
+    assert out[..., :10].all()
+    assert not out[..., 10:].any()
+
+
 def test_defects_in_keeps_a_solid_defect_and_drops_partial_volume_shells():
     from vascseg.segment.defects import defects_in
 

@@ -173,7 +173,7 @@ def _detect(volume: Volume, img: np.ndarray, cfg, landmarks, prior: Prior | None
         env, lumen = vein_interior(vessels & ~arteries, smooth, sp, ivc_seed=ivc_seed, radius_mm=radius,
                                    defect_min=d_lo, defect_max=d_hi, lumen_min=cfg.ct_lumen_min_hu,
                                    max_bridge_mm=cfg.max_occlusion_bridge_mm, avoid=arteries,
-                                   solid=bone | organs)
+                                   solid=bone | organs, raw=img)
         if prior_veins is not None:
             env = env | (prior_veins & ~arteries)
 

@@ -31,19 +31,27 @@ def lumen_level_map(lum: np.ndarray, img: np.ndarray, spacing_mm) -> tuple[np.nd
 
 
 def split_edge(lum: np.ndarray, defect: np.ndarray, img: np.ndarray, mid: np.ndarray,
-                layers: int = 2) -> np.ndarray:
+                layers: int = 2, *, into_lumen: bool = False) -> np.ndarray:
     """Give lumen edge voxels next to a defect to the defect when darker than ``mid`` (the
     half-contrast level between lumen and defect: partial volume puts the boundary there,
-    not at the fixed lumen threshold the lumen was grown with)."""
+    not at the fixed lumen threshold the lumen was grown with); with ``into_lumen``, give
+    defect voxels next to the lumen at least as bright to the lumen instead (the wall votes
+    fill a crescent thinner than the smoothing kernel, which dims it: ``img`` is then best
+    the unsmoothed image). The new lumen is returned."""
     st = ndi.generate_binary_structure(3, 1)
     out = lum.copy()
     d = defect.copy()
     for _ in range(layers):
-        edge = out & ndi.binary_dilation(d, st) & (img < mid)
+        if into_lumen:
+            edge = d & ndi.binary_dilation(out, st) & (img >= mid)
+            out |= edge
+            d &= ~edge
+        else:
+            edge = out & ndi.binary_dilation(d, st) & (img < mid)
+            out &= ~edge
+            d |= edge
         if not edge.any():
             break
-        out &= ~edge
-        d |= edge
     return out
 
 

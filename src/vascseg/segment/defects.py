@@ -102,7 +102,8 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
                   radius_mm: float, defect_min: float, defect_max: float,
                   lumen_min: float | None = None, max_bridge_mm: float = 0.0,
                   avoid: np.ndarray | None = None,
-                  solid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  solid: np.ndarray | None = None,
+                  raw: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Vein interior (lumen + filling defects) of the tree holding the IVC, and its lumen.
 
     1. The IVC is followed up where it runs against the liver (:mod:`._ivc`).
@@ -145,6 +146,9 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
         Arteries: never vein interior.
     solid : (Z, Y, X) bool, optional
         Bone and solid organs: enhanced voxels there never link a vein piece to the tree.
+    raw : (Z, Y, X) float, optional
+        The unsmoothed image: a defect voxel next to the lumen at least half-way between
+        the lumen and defect levels on it is lumen (:func:`split_edge`).
 
     Returns
     -------
@@ -273,6 +277,10 @@ def vein_interior(lumen: np.ndarray, smooth: np.ndarray, spacing_mm, *, ivc_seed
         lum = split_edge(lum, base & ~lum, img, mid)
     base &= ~bright_pieces(base & ~lum, img, top_median)
     base |= bridged & tree
+    if raw is not None and (base & ~lum).any():
+        # (after the bright pieces are dropped: their brightest voxels would otherwise turn
+        # lumen first and the darker rest pass for a defect)
+        lum = split_edge(lum, base & ~lum, raw[sl], mid, into_lumen=True)
     # a closing fills the nook between a vein's wall and bone or an organ beside it too: a
     # link touching solid tissue is bounded by it, not by the vein (the whole link: it may
     # run along muscle to the bone's lumen-bright partial-volume rim)
