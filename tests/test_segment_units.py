@@ -989,6 +989,37 @@ def test_bridge_follows_an_occluded_vein_along_a_muscle_it_touches():
     assert not (interior & muscle & (X >= 27)).any()
 
 
+@pytest.mark.parametrize("gap", ["cord", "blob"])
+def test_a_stump_is_measured_where_the_bridge_reaches_it(gap):
+    # the piece is a wide vein (r 7 mm) whose small tributary (r 3 mm) ends 15 mm below the
+    # tree: the tributary's occluded continuation (a cord of its calibre) is bridged, an
+    # ovary-like mass (r 8 mm) in the gap is not, though the wide vein would allow it
+    from vascseg.segment._bridge import bridge_pieces
+
+    spacing = (2.0, 1.0, 1.0)
+    Z, Y, X = _grid(spacing, (110.0, 60.0, 60.0))
+    r2 = (Y - 30) ** 2 + (X - 30) ** 2
+    wide = (r2 <= 49) & (Z <= 40)
+    small = (r2 <= 9) & (Z > 40) & (Z <= 60)
+    tree = (r2 <= 16) & (Z >= 76)
+    if gap == "cord":
+        tissue = (r2 <= 9) & (Z > 60) & (Z < 76)
+    else:
+        tissue = r2 / 64.0 + ((Z - 68.0) / 10.0) ** 2 <= 1.0
+    values = np.full(Z.shape, -100.0)
+    values[tissue] = 50.0
+    values[wide | small | tree] = 180.0
+    img = _render(spacing, values, np.random.default_rng(3), noise=5.0)
+    hypo = (img >= -10) & (img < 110)
+    lumen = img >= 120
+    upper = lumen & (Z >= 74)
+    lower = lumen & (Z <= 62)
+    j, interior, _ = bridge_pieces(upper, lower, hypo, spacing, max_bridge_mm=60.0, max_radius_mm=12.0,
+                                   image=img, lumen_level=180.0, lumen_min=120.0)
+    assert bool(j.any()) is (gap == "cord")
+    assert bool(interior.any()) is (gap == "cord")
+
+
 def test_bridge_measures_a_crescent_stump_by_the_vein_it_wraps():
     # a cord fills a vein (r 6 mm) from z 30 to 50 mm and goes on, eccentric (r 5 mm),
     # to the end: the far stump's lumen is only a crescent around it, a voxel or so thick.

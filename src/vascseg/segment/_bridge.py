@@ -67,10 +67,15 @@ muscle, merges with it in the hypodense window; the cheapest path ran through th
 middle, far wider than the vein, and the bridge was refused. What the opening leaves of
 the vein carries the bridge."""
 
+STUMP_REACH_MM = 15.0
+"""A stump's radius is measured over its voxels within this distance of the bridge's end: a
+piece may be a whole vein system (the iliac veins cut off at a compression), far wider than
+the small vein the bridge leaves from."""
+
 RADIUS_RATIO = (0.5, 1.6)
 """The occluded tube's radius (median along the bridge) lies within these fractions of the
-stump's radius (its lumen's +1 mm, or its interior's): thicker hypodense tissue is muscle,
-bowel or an ovary, thinner a rim. The upper bound also holds for the tissue the bridge would
+stump's radius where the bridge reaches it (its lumen's +1 mm, or its interior's): thicker
+hypodense tissue is muscle, bowel or an ovary, thinner a rim. The upper bound also holds for the tissue the bridge would
 fill (90th percentile of its depth): a path may skirt the edge of a wider mass, shallow all
 along it."""
 
@@ -164,15 +169,27 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
         whole = pieces | stump_interior
         whole_r = edt_mm(whole, sp)
         comp, _ = ndi.label(whole, structure=full)
-    radius_of: dict[int, float] = {}
-    widest: dict[int, float] = {}
-    for i in candidates:
+
+    def near_end(mask_box: np.ndarray, box: tuple[slice, ...], end) -> tuple[np.ndarray, ...]:
+        """Indices of ``mask_box``'s voxels (``mask_box`` spans ``box``) within
+        :data:`STUMP_REACH_MM` of voxel ``end``."""
+        pts = np.argwhere(mask_box) + np.array([b.start for b in box])
+        return tuple(pts[np.linalg.norm((pts - np.asarray(end)) * sp, axis=1) <= STUMP_REACH_MM].T)
+
+    def stump_radii(i: int, end) -> tuple[float, float]:
+        """Piece ``i``'s lumen radius near ``end`` (where a bridge reaches it) and the widest
+        occluded tube it allows there."""
         box, m = own(i)
-        radius_of[i] = float(np.percentile(piece_r[box][m], 90))
-        widest[i] = RADIUS_RATIO[1] * radius_of[i] + 1.0
+        radius = float(np.percentile(piece_r[near_end(m, box, end)], 90))
+        widest = RADIUS_RATIO[1] * radius + 1.0
         if stump_interior is not None:
-            mine = np.isin(comp[box], np.unique(comp[box][m]))
-            widest[i] = max(widest[i], RADIUS_RATIO[1] * float(np.percentile(whole_r[box][mine], 90)))
+            ids = np.unique(comp[box][m])
+            reach = [int(np.ceil(STUMP_REACH_MM / v)) + 1 for v in sp]
+            lb = tuple(slice(max(e - g, 0), e + g + 1) for e, g in zip(end, reach, strict=True))
+            mine = near_end(np.isin(comp[lb], ids), lb, end)
+            widest = max(widest, RADIUS_RATIO[1] * float(np.percentile(whole_r[mine], 90)))
+        return radius, widest
+
     # hypodense tissue a ball wider than any vein fits in (muscle, bowel, an organ) is no
     # occluded vein: an occluded vein against it is followed along what is left of the tissue
     hypo = hypo & ~thick_regions(hypo, sp, max_radius_mm + MASS_MARGIN_MM)
@@ -221,7 +238,7 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
                 too_bright = (tissue_max is not None and image is not None and on_tube.any()
                               and float(np.median(image[tuple(seg[on_tube].T)])) > tissue_max)
                 r = float(np.median(thick[tuple(seg.T)]))
-                rp = radius_of[i]
+                rp, widest = stump_radii(i, end)
                 mark = np.zeros_like(tree)
                 mark[tuple(seg.T)] = True
                 if length <= MAX_CONTACT_GAP_MM:
@@ -229,11 +246,11 @@ def bridge_pieces(tree: np.ndarray, pieces: np.ndarray, hypo: np.ndarray, spacin
                         continue
                     near = mark  # a partial-volume gap (stenosis, contact): no tube to check
                 elif (length > max_bridge_mm or inside < MIN_INSIDE_FRACTION or too_bright
-                        or not RADIUS_RATIO[0] * rp <= r <= widest[i]):
+                        or not RADIUS_RATIO[0] * rp <= r <= widest):
                     continue
                 else:
                     near = (within_mm(mark, r, sp) & hypo) | mark  # the path itself keeps it connected
-                    if float(np.percentile(thick[near], 90)) > widest[i]:
+                    if float(np.percentile(thick[near], 90)) > widest:
                         continue  # the path skirts the edge of a wider mass (an ovary, muscle)
                 interior |= near
                 current |= near
