@@ -18,7 +18,14 @@ from ._distance import within_mm
 from ._grid import block_mean, coarse_volume, working_factors
 from ._refine import defect_window, refine_on_input_grid
 from ._result import Detection, Segmentation
-from .defects import cord_voxels, defect_rims, defects_in, fat_level, vein_interior
+from .defects import (
+    cord_ceiling,
+    cord_voxels,
+    defect_rims,
+    defects_in,
+    fat_level,
+    vein_interior,
+)
 from .lumen import (
     body_mask,
     bone_mask,
@@ -182,11 +189,10 @@ def _detect(volume: Volume, img: np.ndarray, cfg, landmarks, prior: Prior | None
     dark_hu = fat = None
     if mr and lumen.any():
         # T1 MR: a cord's intensities, darker than any partial volume of the lumen and the fat
-        # around it (half-way from the defect window's top to the fat), and no darker than the
-        # defect level (muscle's partial volume with fat is)
+        # around it, and no darker than the defect level (muscle's partial volume with fat is)
         fat = fat_level(lumen, smooth, sp, below=(smooth >= d_lo) & (smooth < cfg.ct_lumen_min_hu) & ~arteries,
                         floor=d_hi)
-        dark_hu = None if fat is None else (0.5 * (d_lo + d_hi), 0.5 * (d_hi + fat))
+        dark_hu = None if fat is None else (0.5 * (d_lo + d_hi), cord_ceiling(d_hi, fat))
     defects = zeros
     if lumen.any():
         defects = defects_in(env, lumen, veins, sp, min_volume_ml=cfg.min_defect_volume_ml,

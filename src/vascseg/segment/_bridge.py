@@ -75,9 +75,9 @@ the small vein the bridge leaves from."""
 RADIUS_RATIO = (0.5, 1.6)
 """The occluded tube's radius (median along the bridge) lies within these fractions of the
 stump's radius where the bridge reaches it (its lumen's +1 mm, or its interior's): thicker
-hypodense tissue is muscle, bowel or an ovary, thinner a rim. The upper bound also holds for the tissue the bridge would
-fill (90th percentile of its depth): a path may skirt the edge of a wider mass, shallow all
-along it."""
+hypodense tissue is muscle, bowel or an ovary, thinner a rim. The upper bound also holds for
+the tissue the bridge would fill (90th percentile of its depth): a path may skirt the edge of
+a wider mass, shallow all along it."""
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class Detection:
         Median (pseudo-)HU of the vessel cores (the half-maximum reference).
     dark_hu : (float, float) or None
         T1 MR: a cord's intensities (pseudo-HU, from the defect level up to
-        :func:`vascseg.segment.defects.cord_top`), which no partial volume of the lumen and
+        :func:`vascseg.segment.defects.cord_ceiling`), which no partial volume of the lumen and
         the fat around it has (``dark`` of :func:`~vascseg.segment.defects.defects_in`);
         None on CT.
     fat_hu : float or None

@@ -322,14 +322,19 @@ def fat_level(lumen: np.ndarray, image: np.ndarray, spacing_mm, *, below: np.nda
     return float(np.median(image[shell])) if shell.any() else None
 
 
+def cord_ceiling(cord_max: float, fat_hu: float) -> float:
+    """T1 MR: the upper bound of a cord's intensity, half-way between the defect window's top
+    (``cord_max``) and the fat around the veins. Partial volume between the lumen and that
+    fat is brighter than the fat: nothing this dark is."""
+    return 0.5 * (cord_max + fat_hu)
+
+
 def cord_top(lumen: np.ndarray, image: np.ndarray, spacing_mm, *, below: np.ndarray,
              cord_max: float) -> float | None:
-    """T1 MR: the upper bound of a cord's intensity, half-way between the defect window's top
-    (``cord_max``) and the fat around the veins (:func:`fat_level` above the window); None
-    without such fat. Partial volume between the lumen and that fat is brighter than the
-    fat: nothing this dark is."""
+    """T1 MR: :func:`cord_ceiling` with the fat around ``lumen`` (:func:`fat_level` above
+    the window); None without such fat."""
     fat = fat_level(lumen, image, spacing_mm, below=below, floor=cord_max)
-    return None if fat is None else 0.5 * (cord_max + fat)
+    return None if fat is None else cord_ceiling(cord_max, fat)
 
 
 RIM_LAYERS = 2
@@ -419,7 +424,7 @@ def defects_in(envelope: np.ndarray, lumen: np.ndarray, veins: np.ndarray, spaci
     (half lumen, half fat reads like a defect), above all across thick slices at the top
     and bottom of a vein running in the slice plane. Where a voxel is ``dark`` (a cord's
     intensity, which no partial volume of the lumen and the tissue around the veins has: on
-    T1 MR, from the defect level up to :func:`cord_top`), its four in-plane neighbours and one
+    T1 MR, from the defect level up to :func:`cord_ceiling`), its four in-plane neighbours and one
     candidate above or below suffice: a cord in a small vein running in the slice plane
     spans only two or three thick slices (one dark slice is still a sheet). Components
     smaller than ``min_volume_ml`` are dropped.
