@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from _tubes import ORIGIN, make_grid
-from vascseg.segment.lumen import find_big_vessels, grow_half_max
+from vascseg.geometry import AXIAL_DIRECTION
+from vascseg.segment.lumen import above_confluence, find_big_vessels, grow_half_max
 
 VEIN_HU, FAT_HU, MUSCLE_HU = 170.0, -100.0, 50.0
 
@@ -89,6 +90,62 @@ def test_the_ivc_and_aorta_are_the_pair_biggest_side_by_side():
     assert seeds.ivc is not None and seeds.aorta is not None
     assert (seeds.ivc & ivc).sum() > 0.9 * seeds.ivc.sum()
     assert (seeds.aorta & aorta).sum() > 0.9 * seeds.aorta.sum()
+
+
+def test_iliac_veins_that_meet_only_at_the_confluence_are_no_ivc_aorta_pair():
+    # CT seed 4709 and MR seed 4752 on the fine grid (spent held-out cases): the field of view
+    # reached the groin, and the two iliac veins' tracks (up and in from either side, long,
+    # round) ended side by side at the confluence; the pair was judged where the tracks
+    # ended, so it passed as IVC and aorta, and the left iliac veins became the artery seed.
+    # The IVC (an occluding cord below) and the aorta have the shorter shared stretch.
+    vol = make_grid((-100, -40, 0), (100, 40, 200), (2.5, 2.0, 2.0))
+    z, y, x = np.indices(vol.shape)
+    lps = vol.index_to_lps(np.stack([z.ravel(), y.ravel(), x.ravel()], 1)) - np.asarray(ORIGIN)
+    iliacs = np.zeros(vol.shape, bool)
+    for side in (-1.0, 1.0):
+        cx = side * (80.0 - 60.0 * np.clip(lps[:, 2] / 120.0, 0.0, 1.0))
+        tube = (((lps[:, 0] - cx) ** 2 + lps[:, 1] ** 2) <= 49.0).reshape(vol.shape)
+        tube[int(round(120 / 2.5)):] = False
+        iliacs |= tube
+    ivc = _tube_mask(vol, -16.0, 10.0, int(round(150 / 2.5)), vol.shape[0])
+    aorta = _tube_mask(vol, 16.0, 9.0, int(round(100 / 2.5)), vol.shape[0])
+    body = np.ones(vol.shape, bool)
+    seeds = find_big_vessels(iliacs | ivc | aorta, vol, body, None)
+    assert seeds.ivc is not None and seeds.aorta is not None, seeds.notes
+    assert (seeds.ivc & ivc).sum() > 0.9 * seeds.ivc.sum()
+    assert (seeds.aorta & aorta).sum() > 0.9 * seeds.aorta.sum()
+
+
+@pytest.mark.parametrize("dz", [2.5, 1.0])
+def test_the_split_seed_stops_above_an_artery_touching_the_ivcs_widened_caudal_end(dz):
+    # CT seed 4710 (a spent held-out case): where the common iliac veins join, the IVC's
+    # cross-section widens, and the right common iliac artery crossing there touched it; the
+    # merged section was still round enough for the IVC's track, so the seed held artery
+    # voxels and the artery/vein watershed grew the veins into that artery (20% of the
+    # artery voxels labelled vein)
+    vol = make_grid((-80, -40, 0), (80, 40, 200), (dz, 2.0, 2.0))
+    k = lambda z_mm: int(round(z_mm / dz))  # noqa: E731
+    ivc = _tube_mask(vol, -16.0, 10.0, k(75), k(200))
+    confluence = _tube_mask(vol, -16.0, 11.5, k(75), k(85))  # widening towards the iliac veins
+    artery = _tube_mask(vol, -1.0, 5.5, k(75), k(80)) & ~confluence  # an iliac artery touching it
+    aorta = _tube_mask(vol, 16.0, 9.0, k(80), vol.shape[0])
+    body = np.ones(vol.shape, bool)
+    seeds = find_big_vessels(ivc | confluence | artery | aorta, vol, body, None)
+    assert seeds.ivc is not None and seeds.aorta is not None, seeds.notes
+    assert (seeds.ivc & artery).any()  # the trap: the track's round section holds the artery
+    seed = above_confluence(seeds.ivc, vol)
+    assert not (seed & artery).any()
+    assert (seed & ivc).sum() > 0.8 * ivc.sum()
+    # the seed is cut from the caudal end only (the array may run either way)
+    flipped = above_confluence(seeds.ivc[::-1], _flipped_z(vol))
+    assert np.array_equal(flipped, seed[::-1])
+
+
+def _flipped_z(vol):
+    """The same box with its slices in the opposite order (patient z decreasing with k)."""
+    d = np.asarray(AXIAL_DIRECTION, float).copy()
+    d[:, 0] *= -1.0
+    return make_grid((-80, -40, 0), (80, 40, 200), vol.spacing_mm, direction=d)
 
 
 @pytest.mark.parametrize("dz", [2.5, 1.0])

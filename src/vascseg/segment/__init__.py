@@ -27,6 +27,7 @@ from .defects import (
     vein_interior,
 )
 from .lumen import (
+    above_confluence,
     body_mask,
     bone_mask,
     bright_links,
@@ -175,7 +176,7 @@ def _detect(volume: Volume, img: np.ndarray, cfg, landmarks, prior: Prior | None
         # veins and arteries by their seeds; vessels connected to neither may be veins cut
         # off from the IVC by a filling defect: the envelope (lumen plus the hypodense tissue
         # its contrast wraps around) reconnects them, but never across an artery.
-        _, arteries = split_veins_arteries(vessels, sp, ivc_seed, aorta_seed)
+        _, arteries = split_veins_arteries(vessels, sp, above_confluence(ivc_seed, volume), aorta_seed)
         radius = min(cfg.vessel_radius_max_mm * 0.75, 12.0)
         env, lumen = vein_interior(vessels & ~arteries, smooth, sp, ivc_seed=ivc_seed, radius_mm=radius,
                                    defect_min=d_lo, defect_max=d_hi, lumen_min=cfg.ct_lumen_min_hu,

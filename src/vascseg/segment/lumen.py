@@ -265,6 +265,10 @@ def _pair_from_tracks(tracks: list[dict], vessels: np.ndarray, volume: Volume, b
         ks = [k for k, _ in t["ks"]]
         return int(np.median(ks)), t["xy"]
 
+    def centre_xy(t, k) -> np.ndarray:
+        k_mask = next(m for kk, m in t["ks"] if kk == k)
+        return volume.index_to_lps([k, *np.argwhere(k_mask).mean(axis=0)])[:2]
+
     def prevertebral(t) -> bool:
         """A bone posterior to the vessel (the spine) within PREVERTEBRAL_MM in at least a
         third of the sampled slices (intervertebral discs hold no bone)."""
@@ -274,9 +278,7 @@ def _pair_from_tracks(tracks: list[dict], vessels: np.ndarray, volume: Volume, b
         sample = ks[:: max(1, len(ks) // 9)]
         hits = 0
         for k in sample:
-            k_mask = next(m for kk, m in t["ks"] if kk == k)
-            cy, cx = np.argwhere(k_mask).mean(axis=0)
-            xy = volume.index_to_lps([k, cy, cx])[:2]
+            xy = centre_xy(t, k)
             pts = np.argwhere(bone[k])
             if len(pts) == 0:
                 continue
@@ -298,20 +300,25 @@ def _pair_from_tracks(tracks: list[dict], vessels: np.ndarray, volume: Volume, b
             m[k] |= m2
         return m
 
-    def pair_ok(a, b) -> bool:
-        ka = {k for k, _ in a["ks"]}
-        kb = {k for k, _ in b["ks"]}
-        dxy = a["xy"] - b["xy"]
-        shared = sorted(ka & kb)
-        if len(shared) * dz < min_length_mm / 2 or abs(dxy[1]) > PAIR_MAX_DY_MM \
-                or not PAIR_DX_MM[0] <= abs(dxy[0]) <= PAIR_DX_MM[1]:
+    def side_by_side_at(a, b, k) -> bool:
+        """At slice ``k``: lateral/AP offsets of a pair, both near the body midline."""
+        (xa, ya), (xb, yb) = centre_xy(a, k), centre_xy(b, k)
+        if abs(ya - yb) > PAIR_MAX_DY_MM or not PAIR_DX_MM[0] <= abs(xa - xb) <= PAIR_DX_MM[1]:
             return False
-        k = shared[len(shared) // 2]
         ys, xs = np.nonzero(body[k])
         if not len(xs):
             return True
         mid_x = volume.index_to_lps([k, float(np.mean(ys)), float(np.mean(xs))])[0]
-        return max(abs(a["xy"][0] - mid_x), abs(b["xy"][0] - mid_x)) <= PAIR_MIDLINE_MM
+        return max(abs(xa - mid_x), abs(xb - mid_x)) <= PAIR_MIDLINE_MM
+
+    def pair_ok(a, b) -> bool:
+        """Side by side over at least half of the slices both hold (sampled): two tracks that
+        meet only at their ends (up the iliac veins to the confluence) are no pair."""
+        shared = sorted({k for k, _ in a["ks"]} & {k for k, _ in b["ks"]})
+        if len(shared) * dz < min_length_mm / 2:
+            return False
+        sample = shared[:: max(1, len(shared) // 9)]
+        return 2 * sum(side_by_side_at(a, b, k) for k in sample) >= len(sample)
 
     def side_by_side(a, b) -> float:
         """The pair's area summed over the slices both hold."""
@@ -358,6 +365,31 @@ UNSEEDED_ELONGATION = 3.5
 """An eroded core with no seed, at least UNSEEDED_TREE_ML and elongated (bounding-box
 diagonal at least UNSEEDED_ELONGATION times the cube root of its volume), is left to
 neither class (a compact one, an organ, is flooded from the seeds as before)."""
+
+
+CONFLUENCE_WIDENING = 1.25
+"""Where the common iliac veins join, the IVC widens, and the iliac arteries cross there and
+can touch it: the split's vein seed leaves out the IVC seed's caudal slices wider than this
+times its median cross-section (see :func:`above_confluence`)."""
+
+
+def above_confluence(seed: np.ndarray, volume: Volume) -> np.ndarray:
+    """``seed`` (the IVC's, axial slices along array axis 0) without its caudal slices wider
+    than :data:`CONFLUENCE_WIDENING` x its median cross-section: at the confluence an iliac
+    artery crossing the IVC's lower end can join its round section (CT seed 4710)."""
+    area = seed.sum(axis=(1, 2))
+    ks = np.flatnonzero(area)
+    if len(ks) == 0 or volume.axis_of(2) != 0:
+        return seed
+    limit = CONFLUENCE_WIDENING * float(np.median(area[ks]))
+    if volume.index_to_lps([1, 0, 0])[2] < volume.index_to_lps([0, 0, 0])[2]:
+        ks = ks[::-1]  # caudal first
+    out = seed.copy()
+    for k in ks:
+        if area[k] <= limit:
+            break
+        out[k] = False
+    return out
 
 
 def split_veins_arteries(vessels: np.ndarray, spacing_mm, vein_seed: np.ndarray,
