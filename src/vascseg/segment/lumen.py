@@ -269,13 +269,22 @@ def _pair_from_tracks(tracks: list[dict], vessels: np.ndarray, volume: Volume, b
         k_mask = next(m for kk, m in t["ks"] if kk == k)
         return volume.index_to_lps([k, *np.argwhere(k_mask).mean(axis=0)])[:2]
 
+    def midline_x(k) -> float | None:
+        """The body's patient x at slice ``k`` (its mask's centroid); None without a body."""
+        ys, xs = np.nonzero(body[k])
+        return volume.index_to_lps([k, float(np.mean(ys)), float(np.mean(xs))])[0] if len(xs) else None
+
+    def sampled(ks: list[int]) -> list[int]:
+        """About nine of ``ks``, evenly spread."""
+        return ks[:: max(1, len(ks) // 9)]
+
     def prevertebral(t) -> bool:
         """A bone posterior to the vessel (the spine) within PREVERTEBRAL_MM in at least a
         third of the sampled slices (intervertebral discs hold no bone)."""
         if bone is None:
             return True
         ks = [k for k, _ in t["ks"]]
-        sample = ks[:: max(1, len(ks) // 9)]
+        sample = sampled(ks)
         hits = 0
         for k in sample:
             xy = centre_xy(t, k)
@@ -305,11 +314,8 @@ def _pair_from_tracks(tracks: list[dict], vessels: np.ndarray, volume: Volume, b
         (xa, ya), (xb, yb) = centre_xy(a, k), centre_xy(b, k)
         if abs(ya - yb) > PAIR_MAX_DY_MM or not PAIR_DX_MM[0] <= abs(xa - xb) <= PAIR_DX_MM[1]:
             return False
-        ys, xs = np.nonzero(body[k])
-        if not len(xs):
-            return True
-        mid_x = volume.index_to_lps([k, float(np.mean(ys)), float(np.mean(xs))])[0]
-        return max(abs(xa - mid_x), abs(xb - mid_x)) <= PAIR_MIDLINE_MM
+        mid_x = midline_x(k)
+        return mid_x is None or max(abs(xa - mid_x), abs(xb - mid_x)) <= PAIR_MIDLINE_MM
 
     def pair_ok(a, b) -> bool:
         """Side by side over at least half of the slices both hold (sampled): two tracks that
@@ -317,7 +323,7 @@ def _pair_from_tracks(tracks: list[dict], vessels: np.ndarray, volume: Volume, b
         shared = sorted({k for k, _ in a["ks"]} & {k for k, _ in b["ks"]})
         if len(shared) * dz < min_length_mm / 2:
             return False
-        sample = shared[:: max(1, len(shared) // 9)]
+        sample = sampled(shared)
         return 2 * sum(side_by_side_at(a, b, k) for k in sample) >= len(sample)
 
     def side_by_side(a, b) -> float:
@@ -335,9 +341,8 @@ def _pair_from_tracks(tracks: list[dict], vessels: np.ndarray, volume: Volume, b
     # One prevertebral track: decide by the body midline (the IVC lies right of it).
     t = long[0]
     cz, _ = centre(t)
-    ys, xs = np.nonzero(body[cz])
-    mid_x = volume.index_to_lps([cz, float(np.mean(ys)), float(np.mean(xs))])[0] if len(xs) else 0.0
-    if t["xy"][0] < mid_x - 5.0:
+    mid_x = midline_x(cz)
+    if t["xy"][0] < (0.0 if mid_x is None else mid_x) - 5.0:
         return VesselSeeds(to_mask(t), None, ("one big prevertebral vessel found, right of the midline: "
                                               "taken as the IVC",))
     return VesselSeeds(None, to_mask(t), ("the only big prevertebral vessel lies at/left of the midline: "
