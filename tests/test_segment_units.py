@@ -1215,6 +1215,31 @@ def test_follow_occluded_ivc_down_finds_the_cord_filling_its_lower_part(filling)
     assert not (occ & (Z < 27.5)).any()  # it stops where the lumen comes back
 
 
+def test_follow_occluded_ivc_down_passes_the_slice_where_the_cord_top_meets_the_lumen():
+    """1.75 mm slices: in the slice just under the enhanced IVC the cord's top fills one half
+    and the lumen the other, a partial-volume band between them of neither intensity; each
+    half alone is too small for an IVC section. The tracking stopped there (MR s4853, s4953
+    on the fine grid: the pelvis beyond the occlusion was lost)."""
+    from vascseg.segment._ivc import follow_occluded_ivc_down
+
+    spacing = (1.75, 1.25, 1.25)
+    Z, Y, X = _grid(spacing, (150.0, 90.0, 90.0))
+    ivc = (Y - 45) ** 2 + (X - 40) ** 2 <= 100
+    cord = ivc & (Z >= 30) & (Z < 80)
+    top = (Z >= 80) & (Z < 82)  # one slice
+    values = np.where(ivc, 170.0, -100.0)
+    values[cord] = 50.0
+    values[ivc & top & (X < 38.5)] = 50.0
+    values[ivc & top & (X >= 38.5) & (X < 42.5)] = 100.0
+    img = _render(spacing, values, np.random.default_rng(11), noise=10.0)
+    assert int((ivc & top).any(axis=(1, 2)).sum()) == 1
+    seed = ivc & (Z >= 110)
+    occ = follow_occluded_ivc_down(seed, img, spacing, window=(-10.0, 87.5), lumen_min=120.0)
+    assert (occ & cord).sum() >= 0.8 * cord.sum()
+    assert (occ & ivc & top).sum() >= 0.8 * (ivc & top).sum()
+    assert (occ & ~ivc).sum() <= 0.05 * occ.sum()
+
+
 @pytest.mark.parametrize("below", [5.0, 40.0])
 def test_follow_occluded_ivc_down_on_t1_takes_a_cord_not_soft_tissue(below):
     """T1 MR: fat is bright, a cord (5) lies in the defect window, soft tissue of the body's

@@ -254,6 +254,12 @@ CORD_RIM_MM = (1.5, 6.0)
 """The cord's level is the median of the section eroded by CORD_CORE_MM; the tissue's, of
 the band CORD_RIM_MM (from, to) outside it (in-plane mm)."""
 
+TOP_GAP_SLICES = 1
+"""Going down, the slice just under the enhanced IVC may hold no section of the IVC's area:
+where the cord's top meets the lumen beside it, partial volume leaves voxels of neither
+intensity, and the section breaks into pieces (fine grids, 1.75 mm slices: MR s4853, s4953);
+it is passed over, and takes the section below it."""
+
 SECTION_MAX = 2.0
 """Going down, a cross-section (lumen, cord and the partial-volume rim between them and the
 tissue around) is at most this many times the IVC's area; larger, a branch joins or the
@@ -313,6 +319,7 @@ def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
     yy, xx = np.mgrid[0:ivc.shape[1], 0:ivc.shape[2]]
     filled = 0
     top_blurred = False
+    skipped: list[int] = []
     for kk in range(k - 1, -1, -1):
         cy, cx = np.argwhere(prev).mean(axis=0)
         win = ((yy - cy) * dy) ** 2 + ((xx - cx) * dx) ** 2 <= (r_mm + SEARCH_MARGIN_MM) ** 2
@@ -322,6 +329,9 @@ def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
             cand &= allowed[kk]
         cur = _overlapping(cand, prev)
         if cur is None or not AREA_RANGE[0] * ref_area <= cur.sum() <= SECTION_MAX * ref_area:
+            if kk >= k - TOP_GAP_SLICES:
+                skipped.append(kk)  # the cord's top
+                continue
             break  # the vein divides, a branch joins, or it leaves the window
         level, around = cord_levels(cur, image[kk], dy)
         if ((cur & cord).sum() >= CORD_SECTION_MIN * cur.sum() and level < cord_max
@@ -345,6 +355,8 @@ def follow_occluded_ivc_down(ivc: np.ndarray, image: np.ndarray, spacing_mm, *,
         elif filled:
             break  # lumen again below the cord: the occlusion ends
         prev = cur
+    if skipped and skipped[-1] > 0:
+        out[skipped] = out[skipped[-1] - 1]
     if filled * float(spacing_mm[0]) < OCCLUDED_MIN_MM:
         out[:] = False
     return out
