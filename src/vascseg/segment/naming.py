@@ -351,13 +351,13 @@ def _division_axes(tree: Tree, names: dict[str, list[int]], nodes_mm: np.ndarray
             continue
         b = max((int(tree.parent[c[0]]) for c in paths[1:]), key=lambda n: tree.dist[n])
         r = float(tree.radius[b])
+        r0 = DIVISION_START * r
         lines, starts, inner = [], [], []
         for k, path in enumerate(paths):
             nodes = np.asarray(path)
             arc = np.abs(tree.dist[nodes] - tree.dist[b])
             if k == 0:
                 arc = np.where(tree.dist[nodes] <= tree.dist[b], arc, np.inf)
-            r0 = DIVISION_START * r
             fit = nodes[(arc >= r0) & (arc <= r0 + DIVISION_FIT_MM)]
             if len(fit) < 3:
                 break
